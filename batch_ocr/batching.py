@@ -1,0 +1,101 @@
+"""Turn line boxes into model-ready batches: crop, fix polarity, normalise height, bucket, pad.
+
+Training data goes through `resize_to_height` and `to_model_input` too, so the recogniser sees the
+same pixels at training and inference time.
+"""
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+
+from batch_ocr.records import Box
+
+log = logging.getLogger(__name__)
+
+# Extra context around a tight ink box, as a fraction of the box height. Training crops use random
+# margins that cover this value, so recognition does not depend on the segmenter's exact tightness.
+CROP_MARGIN = 0.12
+
+
+def to_dark_on_light(gray: np.ndarray) -> np.ndarray:
+    """Invert light-on-dark crops so the ink is always the darker class."""
+    if gray.size == 0:
+        return gray
+    threshold, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    dark_fraction = float(np.count_nonzero(gray <= threshold)) / gray.size
+    # Text covers far less area than its background; a majority of dark pixels means inverse video.
+    if dark_fraction > 0.5:
+        return 255 - gray
+    return gray
+
+
+def crop_with_margin(gray: np.ndarray, box: Box, margin: float = CROP_MARGIN) -> np.ndarray:
+    """Crop `box` plus a margin of `margin * height` on every side, padding outside the image with
+    the crop's own background (its brightest common level) rather than black."""
+    x, y, w, h = box
+    pad = int(round(margin * h))
+    x0, y0, x1, y1 = x - pad, y - pad, x + w + pad, y + h + pad
+    H, W = gray.shape[:2]
+    inner = gray[max(0, y0):min(H, y1), max(0, x0):min(W, x1)]
+    if (x0, y0, x1, y1) == (max(0, x0), max(0, y0), min(W, x1), min(H, y1)):
+        return inner.copy()
+    background = int(np.percentile(inner, 90)) if inner.size else 255
+    out = np.full((y1 - y0, x1 - x0), background, dtype=np.uint8)
+    out[max(0, y0) - y0:max(0, y0) - y0 + inner.shape[0],
+        max(0, x0) - x0:max(0, x0) - x0 + inner.shape[1]] = inner
+    return out
+
+
+def resize_to_height(crop: np.ndarray, height: int) -> np.ndarray:
+    """Scale a uint8 crop to `height` rows keeping its aspect ratio (width at least 1)."""
+    h, w = crop.shape[:2]
+    new_w = max(1, int(round(w * height / max(h, 1))))
+    if (h, w) == (height, new_w):
+        return crop
+    # INTER_AREA averages when shrinking (no aliasing of thin strokes); cubic keeps edges when enlarging.
+    interpolation = cv2.INTER_AREA if h > height else cv2.INTER_CUBIC
+    return cv2.resize(crop, (new_w, height), interpolation=interpolation)
+
+
+def prepare_crop(gray: np.ndarray, box: Box, height: int) -> np.ndarray:
+    """Page pixels in `box` -> uint8 (height, W) crop, dark text on light, ready for batching."""
+    return resize_to_height(to_dark_on_light(crop_with_margin(gray, box)), height)
+
+
+def to_model_input(crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Stack equal-height uint8 crops into float32 [B, H, W_max, 1] with ink = 1 and zero padding
+    on the right (zero is blank paper, which the model sees in training padding too)."""
+    height = crops[0].shape[0]
+    widths = np.array([c.shape[1] for c in crops], dtype=np.int32)
+    batch = np.zeros((len(crops), height, int(widths.max()), 1), dtype=np.float32)
+    for i, crop in enumerate(crops):
+        batch[i, :, :crop.shape[1], 0] = 1.0 - crop.astype(np.float32) / 255.0
+    return batch, widths
+
+
+def plan_batches(widths: list[int] | np.ndarray, batch_size: int) -> list[list[int]]:
+    """Group crop indices into batches of similar width so each batch pads little.
+
+    Sorting by width and cutting into runs of `batch_size` minimises padding for a given batch
+    size; a batch is also cut early when its widest crop would be much wider than its narrowest,
+    so a few very wide crops do not inflate a whole batch.
+    """
+    order = np.argsort(np.asarray(widths), kind="stable")
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        width = int(widths[index])
+        if current and (len(current) >= batch_size or width > 2 * int(widths[current[0]]) + 32):
+            batches.append(current)
+            current = []
+        current.append(int(index))
+    if current:
+        batches.append(current)
+    if log.isEnabledFor(logging.DEBUG) and batches:
+        used = sum(int(widths[i]) for b in batches for i in b)
+        padded = sum(len(b) * max(int(widths[i]) for i in b) for b in batches)
+        log.debug("batching: %d crops in %d batches, padding %.1f%%", len(order), len(batches),
+                  100.0 * (1 - used / max(padded, 1)))
+    return batches

@@ -1,0 +1,1 @@
+"""The SRN recogniser: layers, graph building and compiled greedy decoding."""

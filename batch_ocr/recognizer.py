@@ -1,0 +1,205 @@
+"""Model directory -> recogniser: crops in, text with line and character confidences out.
+
+`CropReader` reads height-normalised crops with any in-memory SRN (training validation uses it);
+`Recognizer` adds loading a model directory and whole pages (segmentation + joining pieces).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from batch_ocr.batching import plan_batches, prepare_crop, to_model_input
+from batch_ocr.charset import EOS, NUM_SPECIAL, Charset
+from batch_ocr.records import CharConfidence, LineRegion, LineResult
+
+MODELS_DIR = Path(__file__).parent / "models"
+DEFAULT_MODEL = "printed"
+
+
+class ModelError(Exception):
+    """The model name or directory cannot be loaded; str() says why."""
+
+
+@dataclass
+class CropReading:
+    text: str
+    confidence: float
+    chars: list[CharConfidence]
+    ctc_text: str
+
+
+def line_confidence(char_probs: list[float], eos_prob: float, agrees_with_ctc: bool) -> float:
+    """Confidence that a whole line is right.
+
+    The geometric mean of the chosen-token probabilities (EOS included, so a line that might go on
+    is doubted) behaves like a per-character probability; the attention and CTC heads read the crop
+    independently, and when they disagree the line is wrong far more often, so the score is halved.
+    """
+    probs = [max(p, 1e-6) for p in char_probs] + [max(eos_prob, 1e-6)]
+    score = math.exp(sum(math.log(p) for p in probs) / len(probs))
+    return score if agrees_with_ctc else 0.5 * score
+
+
+def _ctc_text(tokens: np.ndarray, length: int, charset: Charset) -> str:
+    out, previous = [], -1
+    for token in tokens[:length]:
+        token = int(token)
+        if token != previous and token >= NUM_SPECIAL:
+            out.append(charset.chars[token - NUM_SPECIAL])
+        previous = token
+    return "".join(out)
+
+
+class CropReader:
+    """Reads uint8 crops already normalised to the model height (dark text on light)."""
+
+    def __init__(self, model, charset: Charset, height: int, batch_size: int = 64,
+                 max_length: int = 150):
+        from batch_ocr.model.decode import GreedyDecoder
+
+        self.charset = charset
+        self.height = height
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.decoder = GreedyDecoder(model, height)
+
+    def read_crops(self, crops: list[np.ndarray]) -> list[CropReading]:
+        readings: list[CropReading | None] = [None] * len(crops)
+        widths = [c.shape[1] for c in crops]
+        # Keep the pixels per batch roughly constant, so very wide crops come in smaller batches.
+        for batch in plan_batches(widths, self.batch_size):
+            images, batch_widths = to_model_input([crops[i] for i in batch])
+            tokens, probs, ctc_tokens, ctc_lengths = (
+                t.numpy() for t in self.decoder.decode(images, batch_widths, self.max_length))
+            for row, index in enumerate(batch):
+                readings[index] = self._reading(tokens[row], probs[row], ctc_tokens[row],
+                                                int(ctc_lengths[row]))
+        return readings  # type: ignore[return-value]
+
+    def _reading(self, tokens, probs, ctc_tokens, ctc_length) -> CropReading:
+        chars: list[CharConfidence] = []
+        eos_prob = 0.0  # a sequence cut at the length cap never said it was complete
+        for token, prob in zip(tokens, probs):
+            token = int(token)
+            if token == EOS:
+                eos_prob = float(prob)
+                break
+            if token >= NUM_SPECIAL:
+                chars.append(CharConfidence(self.charset.chars[token - NUM_SPECIAL], float(prob)))
+        text = "".join(c.char for c in chars)
+        ctc_text = _ctc_text(ctc_tokens, ctc_length, self.charset)
+        confidence = line_confidence([c.confidence for c in chars], eos_prob, ctc_text == text)
+        return CropReading(text, confidence, chars, ctc_text)
+
+
+def resolve_model_dir(name_or_dir: str) -> Path:
+    candidate = Path(name_or_dir)
+    if candidate.is_dir():
+        return candidate
+    shipped = MODELS_DIR / name_or_dir
+    if shipped.is_dir():
+        return shipped
+    names = sorted(p.name for p in MODELS_DIR.iterdir() if (p / "card.json").is_file())
+    raise ModelError(f"unknown model '{name_or_dir}': not a directory and not one of {names}")
+
+
+class Recognizer(CropReader):
+    """A model directory (model.keras + card.json) ready to read pages."""
+
+    def __init__(self, model_dir: Path, card: dict, model):
+        super().__init__(model, Charset(card["charset"]), int(card["input_height"]))
+        self.model_dir = model_dir
+        self.card = card
+
+    def read_pages(self, pages: list[np.ndarray], segment: str = "auto") -> list[list[LineResult]]:
+        """Lines for each page, recognising every page's pieces in shared batches."""
+        from batch_ocr.segment import find_lines
+
+        layouts: list[list[LineRegion]] = [find_lines(page, segment) for page in pages]
+        crops, owners = [], []
+        for page_index, (page, regions) in enumerate(zip(pages, layouts)):
+            for line_index, region in enumerate(regions):
+                for piece in region.pieces:
+                    crops.append(prepare_crop(page, piece, self.height))
+                    owners.append((page_index, line_index))
+        readings = self.read_crops(crops) if crops else []
+        grouped: dict[tuple[int, int], list[CropReading]] = {}
+        for owner, reading in zip(owners, readings):
+            grouped.setdefault(owner, []).append(reading)
+        results: list[list[LineResult]] = []
+        for page_index, regions in enumerate(layouts):
+            lines = []
+            for line_index, region in enumerate(regions):
+                pieces = [r for r in grouped.get((page_index, line_index), []) if r.text]
+                if not pieces:
+                    continue
+                lines.append(_join_pieces(len(lines), region, pieces))
+            results.append(lines)
+        return results
+
+    def read(self, images, segment: str = "auto") -> list[list[LineResult]]:
+        """DESIGN.md's Python API: images (grayscale uint8 arrays or paths) -> lines per image."""
+        from batch_ocr.images import read_pages
+
+        arrays = []
+        for image in images:
+            if isinstance(image, (str, os.PathLike)):
+                arrays.append(next(iter(read_pages(image))).gray)
+            else:
+                arrays.append(_as_gray(np.asarray(image)))
+        return self.read_pages(arrays, segment)
+
+
+def _as_gray(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    if image.ndim == 3:
+        image = cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2GRAY)
+    if image.dtype != np.uint8:
+        scale = 255.0 / max(float(image.max()), 1.0) if image.max() > 1 else 255.0
+        image = np.clip(image.astype(np.float32) * scale, 0, 255).astype(np.uint8)
+    return image
+
+
+def _join_pieces(line: int, region: LineRegion, pieces: list[CropReading]) -> LineResult:
+    """Words/chunks of one line -> one line: texts joined by single spaces, confidence the
+    character-weighted geometric mean of the pieces (each piece weighs as much as its text)."""
+    chars: list[CharConfidence] = []
+    for i, piece in enumerate(pieces):
+        if i:
+            # The space between pieces comes from layout, not the model; it is as sure as the
+            # least sure of its neighbours' edges.
+            edge = min(chars[-1].confidence, piece.chars[0].confidence) if piece.chars else 1.0
+            chars.append(CharConfidence(" ", edge))
+        chars.extend(piece.chars)
+    weights = np.array([max(len(p.text), 1) for p in pieces], dtype=np.float64)
+    logs = np.array([math.log(max(p.confidence, 1e-6)) for p in pieces])
+    confidence = float(math.exp((weights * logs).sum() / weights.sum()))
+    text = " ".join(p.text for p in pieces)
+    return LineResult(line=line, text=text, confidence=confidence, box=region.box, chars=chars)
+
+
+def load_model(name_or_dir: str = DEFAULT_MODEL) -> Recognizer:
+    """Load a shipped model by name or any model directory; raises ModelError with a reason."""
+    model_dir = resolve_model_dir(name_or_dir)
+    card_path, weights_path = model_dir / "card.json", model_dir / "model.keras"
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        card["charset"], card["input_height"]  # noqa: B018 - required keys
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"cannot read model card {card_path}: {exc}") from exc
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    import batch_ocr.model.layers  # noqa: F401 - registers the custom layers for safe loading
+
+    try:
+        model = keras.models.load_model(weights_path, safe_mode=True, compile=False)
+    except Exception as exc:  # keras raises many types for a bad file; all mean "unusable model"
+        raise ModelError(f"cannot load model {weights_path}: {exc}") from exc
+    return Recognizer(model_dir, card, model)

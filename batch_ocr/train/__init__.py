@@ -1,0 +1,1 @@
+"""Training data sources (synthetic printed lines, digit strings, labelled folders), training, export."""

@@ -1,0 +1,247 @@
+"""Write finished `FileResult`s as CSV, JSON or JSON Lines (the shapes in DESIGN.md).
+
+Every writer takes an iterable of results already in output order and streams it, so memory stays
+flat however many files a job has. The same dict shape (`file_to_dict`) is what job.py journals,
+so a journal line turns back into an exact `FileResult` with `file_from_dict`.
+
+Rows for files without lines (status `empty` or `error`) carry `page = line = 0` and a zero box,
+so every integer column stays an integer column for `pandas.read_csv`; their `confidence` is left
+empty (NaN in pandas, `null` in JSON Lines) because nothing was read. Read the CSV back with
+`pandas.read_csv(path, keep_default_na=False, na_values={"confidence": [""]})` to keep texts such
+as `NA` or an empty text as strings.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+import pandas as pd
+
+from batch_ocr.records import (
+    STATUS_EMPTY,
+    STATUS_ERROR,
+    STATUS_OK,
+    CharConfidence,
+    FileResult,
+    LineResult,
+    PageResult,
+)
+
+FORMATS = ("csv", "json", "jsonl")
+CSV_COLUMNS = ["file", "page", "line", "text", "confidence", "x", "y", "width", "height",
+               "status", "error"]
+# Columns holding free text: the ones a spreadsheet could be tricked into running as a formula.
+TEXT_COLUMNS = ("file", "text", "error")
+CONFIDENCE_DECIMALS = 4
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+# pandas.to_csv is called once per group of rows, so the CSV never needs the whole job in memory.
+_CSV_ROWS_PER_WRITE = 2000
+
+
+class FormatError(ValueError):
+    """The output format cannot be decided (a usage error: exit 2)."""
+
+
+def format_for(output: str, fmt: str | None = None) -> str:
+    """The output format: `fmt` when given, else from OUTPUT's suffix (.csv, .json, .jsonl)."""
+    if fmt:
+        fmt = fmt.lower()
+        if fmt not in FORMATS:
+            raise FormatError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        return fmt
+    if output == "-":
+        raise FormatError("writing to stdout (-o -) needs --format csv|json|jsonl")
+    suffix = os.path.splitext(output)[1].lower().lstrip(".")
+    if suffix not in FORMATS:
+        raise FormatError(f"cannot tell the format from {output!r}; name it .csv, .json or "
+                          ".jsonl or pass --format")
+    return suffix
+
+
+def neutralise(cell: str) -> str:
+    """Prefix `'` to a cell a spreadsheet would evaluate as a formula; plain numbers stay as is."""
+    if cell.startswith(_FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
+def _confidence(value: float | None) -> float | None:
+    return None if value is None else round(float(value), CONFIDENCE_DECIMALS)
+
+
+def file_to_dict(result: FileResult, rounded: bool = False) -> dict[str, Any]:
+    """The JSON shape of one file. `rounded` rounds confidences for output; the journal keeps the
+    exact floats so that a resumed run writes the same bytes as an uninterrupted one."""
+    conf = _confidence if rounded else (lambda v: float(v))
+    return {
+        "file": result.file,
+        "status": result.status,
+        "error": result.error,
+        "pages": [
+            {
+                "page": int(page.page),
+                "width": int(page.width),
+                "height": int(page.height),
+                "lines": [
+                    {
+                        "line": int(line.line),
+                        "text": line.text,
+                        "confidence": conf(line.confidence),
+                        "box": [int(v) for v in line.box],
+                        "chars": [{"char": c.char, "confidence": conf(c.confidence)}
+                                  for c in line.chars],
+                    }
+                    for line in page.lines
+                ],
+            }
+            for page in result.pages
+        ],
+    }
+
+
+def file_from_dict(data: dict[str, Any]) -> FileResult:
+    """Inverse of `file_to_dict` (used to read the journal back)."""
+    return FileResult(
+        file=data["file"],
+        status=data["status"],
+        error=data.get("error", ""),
+        pages=[
+            PageResult(
+                page=p["page"], width=p["width"], height=p["height"],
+                lines=[
+                    LineResult(
+                        line=ln["line"], text=ln["text"], confidence=ln["confidence"],
+                        box=tuple(ln["box"]),
+                        chars=[CharConfidence(c["char"], c["confidence"]) for c in ln["chars"]],
+                    )
+                    for ln in p["lines"]
+                ],
+            )
+            for p in data["pages"]
+        ],
+    )
+
+
+def file_rows(result: FileResult) -> list[dict[str, Any]]:
+    """One row per text line (CSV columns plus `chars`); a single row for a file without lines."""
+    rows = []
+    if result.status == STATUS_OK:
+        for page in result.pages:
+            for line in page.lines:
+                x, y, w, h = (int(v) for v in line.box)
+                rows.append({
+                    "file": result.file, "page": int(page.page), "line": int(line.line),
+                    "text": line.text, "confidence": _confidence(line.confidence),
+                    "x": x, "y": y, "width": w, "height": h,
+                    "status": result.status, "error": result.error,
+                    "chars": [{"char": c.char, "confidence": _confidence(c.confidence)}
+                              for c in line.chars],
+                })
+        rows.sort(key=lambda r: (r["page"], r["line"]))
+    if not rows:
+        rows.append({
+            "file": result.file, "page": 0, "line": 0, "text": "", "confidence": None,
+            "x": 0, "y": 0, "width": 0, "height": 0,
+            "status": result.status, "error": result.error, "chars": [],
+        })
+    return rows
+
+
+def write_csv(results: Iterable[FileResult], stream: IO[str], raw_text: bool = False) -> None:
+    """CSV with the DESIGN.md columns; formula-like cells neutralised unless `raw_text`."""
+    header = True
+
+    def flush(rows: list[dict[str, Any]]) -> None:
+        nonlocal header
+        frame = pd.DataFrame(rows, columns=CSV_COLUMNS)
+        # An all-empty confidence column would otherwise become object dtype: keep it float.
+        frame["confidence"] = frame["confidence"].astype("float64")
+        if not raw_text:
+            for column in TEXT_COLUMNS:
+                frame[column] = frame[column].map(neutralise)
+        frame.to_csv(stream, header=header, index=False, lineterminator="\n")
+        header = False
+
+    pending: list[dict[str, Any]] = []
+    for result in results:
+        pending.extend(file_rows(result))
+        if len(pending) >= _CSV_ROWS_PER_WRITE:
+            flush(pending)
+            pending = []
+    if pending or header:
+        flush(pending)
+
+
+def write_jsonl(results: Iterable[FileResult], stream: IO[str]) -> None:
+    """One JSON object per CSV row, with the CSV keys plus `chars` (texts are never altered)."""
+    for result in results:
+        for row in file_rows(result):
+            stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def write_json(results: Iterable[FileResult], stream: IO[str], card: dict[str, Any],
+               summary_after: SummaryCounter) -> None:
+    """The nested JSON document; `summary_after` is read once all files have been written, so the
+    summary describes exactly the files in the document."""
+    stream.write('{"model": ' + json.dumps(card, ensure_ascii=False) + ',\n "files": [')
+    separator = "\n  "
+    for result in results:
+        stream.write(separator + json.dumps(file_to_dict(result, rounded=True),
+                                            ensure_ascii=False))
+        separator = ",\n  "
+    stream.write('\n ],\n "summary": ' + json.dumps(summary_after.as_dict()) + "}\n")
+
+
+class SummaryCounter:
+    """Counts files, statuses and lines as results stream past (see `counted`)."""
+
+    def __init__(self, seconds_before: float = 0.0, started: float | None = None, clock=None):
+        """`seconds` = `seconds_before` (earlier runs of a resumed job) + time since `started`
+        (a `clock()` reading; default now)."""
+        self._clock = clock or time.monotonic
+        self._start = self._clock() if started is None else started
+        self.seconds_before = seconds_before
+        self.files = self.ok = self.empty = self.error = self.lines = 0
+
+    def add(self, result: FileResult) -> None:
+        self.files += 1
+        if result.status == STATUS_OK:
+            self.ok += 1
+        elif result.status == STATUS_EMPTY:
+            self.empty += 1
+        elif result.status == STATUS_ERROR:
+            self.error += 1
+        self.lines += sum(len(page.lines) for page in result.pages)
+
+    def counted(self, results: Iterable[FileResult]) -> Iterator[FileResult]:
+        for result in results:
+            self.add(result)
+            yield result
+
+    @property
+    def seconds(self) -> float:
+        return round(self.seconds_before + self._clock() - self._start, 3)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"files": self.files, "ok": self.ok, "empty": self.empty, "error": self.error,
+                "lines": self.lines, "seconds": self.seconds}
+
+
+def write_results(fmt: str, results: Iterable[FileResult], stream: IO[str],
+                  card: dict[str, Any], summary: SummaryCounter, raw_text: bool = False) -> None:
+    """Write `results` (in output order) in format `fmt`, counting them into `summary`."""
+    counted = summary.counted(results)
+    if fmt == "csv":
+        write_csv(counted, stream, raw_text=raw_text)
+    elif fmt == "jsonl":
+        write_jsonl(counted, stream)
+    elif fmt == "json":
+        write_json(counted, stream, card, summary)
+    else:
+        raise FormatError(f"unknown format {fmt!r}")

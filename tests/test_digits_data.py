@@ -1,0 +1,145 @@
+"""The MNIST digit set, its split rule, and the digit-string compositor."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from batch_ocr.batching import to_dark_on_light
+from batch_ocr.charset import DIGITS_CHARSET
+from batch_ocr.train import digits
+from batch_ocr.train.digits import (DATA_PATH, DIGITS_SEPARATORS, compose_string, load_mnist,
+                                    make_eval_set, render_string)
+
+
+@pytest.fixture(scope="module")
+def npz():
+    with np.load(DATA_PATH, allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
+
+
+@pytest.fixture(scope="module")
+def train_set():
+    return load_mnist("train")
+
+
+def test_npz_holds_uint8_mnist_images_with_labels_and_splits(npz):
+    images, labels, split = npz["images"], npz["labels"], npz["split"]
+    assert images.dtype == np.uint8 and images.shape[1:] == (28, 28)
+    assert len(images) == len(labels) == len(split) >= 9000
+    assert set(np.unique(labels).tolist()) == set(range(10))
+    assert set(np.unique(split).tolist()) == {"train", "val", "test"}
+    # MNIST polarity: blank background is 0, strokes reach near 255.
+    assert images[:, 0, 0].max() == 0 and images.max() >= 250
+
+
+@pytest.mark.parametrize("digit", range(10))
+def test_split_is_last_20_percent_test_then_last_eighth_val_per_class(npz, digit):
+    mask = npz["labels"] == digit
+    order = np.argsort(npz["index"][mask])
+    split = npz["split"][mask][order]
+    n = len(split)
+    assert np.array_equal(npz["index"][mask][order], np.arange(n))
+    n_test = int(np.count_nonzero(split == "test"))
+    n_val = int(np.count_nonzero(split == "val"))
+    assert abs(n_test - 0.2 * n) <= 1
+    assert abs(n_val - (n - n_test) / 8) <= 1
+    expected = ["train"] * (n - n_test - n_val) + ["val"] * n_val + ["test"] * n_test
+    assert split.tolist() == expected
+
+
+def test_splits_share_no_image(npz):
+    flat = npz["images"].reshape(len(npz["images"]), -1)
+    test_rows = {row.tobytes() for row in flat[npz["split"] == "test"]}
+    other_rows = {row.tobytes() for row in flat[npz["split"] != "test"]}
+    assert test_rows and other_rows and not test_rows & other_rows
+
+
+def test_load_mnist_returns_only_the_asked_split(npz):
+    sizes = {}
+    for split in ("train", "val", "test"):
+        images, labels = load_mnist(split)
+        assert images.dtype == np.uint8 and images.shape[1:] == (28, 28)
+        assert labels.shape == (len(images),) and np.issubdtype(labels.dtype, np.integer)
+        sizes[split] = len(images)
+    assert sizes == {s: int(np.count_nonzero(npz["split"] == s)) for s in sizes}
+    with pytest.raises(ValueError):
+        load_mnist("all")
+
+
+def _check_string(image: np.ndarray, text: str, min_len: int, max_len: int) -> None:
+    assert image.dtype == np.uint8 and image.ndim == 2 and image.shape[0] == 32
+    assert image.shape[1] >= 8
+    assert min_len <= len(text) <= max_len
+    assert set(text) <= set(DIGITS_CHARSET)
+    assert text[0] not in DIGITS_SEPARATORS and text[-1] not in DIGITS_SEPARATORS
+    assert not any(a in DIGITS_SEPARATORS and b in DIGITS_SEPARATORS for a, b in zip(text, text[1:]))
+    # Dark ink on light paper: the inference-side polarity fix must leave it untouched.
+    assert np.array_equal(to_dark_on_light(image), image)
+    assert np.median(image) - np.percentile(image, 1) > 30
+
+
+@pytest.mark.parametrize("length", [1, 4, 10])
+def test_compose_string_gives_requested_length(train_set, length):
+    rng = np.random.default_rng(length)
+    for _ in range(20):
+        image, text = compose_string(rng, *train_set, min_len=length, max_len=length)
+        _check_string(image, text, length, length)
+
+
+def test_compose_string_mixes_separators_only_when_asked(train_set):
+    rng = np.random.default_rng(7)
+    with_separators = []
+    for _ in range(150):
+        image, text = compose_string(rng, *train_set)
+        _check_string(image, text, 1, 10)
+        with_separators.append(text)
+    used = set("".join(with_separators)) & set(DIGITS_SEPARATORS)
+    assert used == set(DIGITS_SEPARATORS)
+    plain = [compose_string(rng, *train_set, min_len=3, max_len=8, separators=False)[1] for _ in range(60)]
+    assert all(text.isdigit() and 3 <= len(text) <= 8 for text in plain)
+
+
+def test_compose_string_is_deterministic_for_a_seed(train_set):
+    first = compose_string(np.random.default_rng(42), *train_set)
+    again = compose_string(np.random.default_rng(42), *train_set)
+    other = compose_string(np.random.default_rng(43), *train_set)
+    assert first[1] == again[1] and np.array_equal(first[0], again[0])
+    assert first[1] != other[1] or not np.array_equal(first[0], other[0])
+
+
+def test_render_string_draws_every_character_and_rejects_bad_text(train_set):
+    rng = np.random.default_rng(3)
+    # More characters, more ink across the line: a dropped glyph would break this on average.
+    short = np.mean([render_string(rng, *train_set, "12").shape[1] for _ in range(20)])
+    long = np.mean([render_string(rng, *train_set, "12/03/2026").shape[1] for _ in range(20)])
+    assert long > 3 * short
+    image = render_string(rng, *train_set, "12/03/2026", height=48)
+    assert image.shape[0] == 48
+    for bad in ("", "-12", "12.", "12a4"):
+        with pytest.raises(ValueError):
+            render_string(rng, *train_set, bad)
+
+
+def test_make_eval_set_writes_pngs_and_labels(tmp_path, monkeypatch):
+    asked = []
+    real_load = digits.load_mnist
+
+    def spy(split):
+        asked.append(split)
+        return real_load(split)
+
+    monkeypatch.setattr(digits, "load_mnist", spy)
+    csv_path = make_eval_set(tmp_path / "eval", split="val", n=12, lengths=range(3, 6), seed=1)
+    assert asked == ["val"]
+    labels = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    assert list(labels.columns) == ["file", "text"] and len(labels) == 12
+    assert sorted(p.name for p in (tmp_path / "eval").glob("*.png")) == sorted(labels["file"])
+    assert [len(t) for t in labels["text"]] == [3, 4, 5] * 4
+    assert all(t.isdigit() for t in labels["text"])
+    for name in labels["file"]:
+        image = cv2.imread(str(tmp_path / "eval" / name), cv2.IMREAD_GRAYSCALE)
+        assert image is not None and image.shape[0] == 32
+    again = make_eval_set(tmp_path / "again", split="val", n=12, lengths=range(3, 6), seed=1)
+    assert pd.read_csv(again, dtype=str)["text"].tolist() == labels["text"].tolist()

@@ -1,0 +1,243 @@
+"""Layout analysis on pages rendered with DejaVu fonts, where every line's true ink box is known."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from batch_ocr.segment import MAX_PIECE_ASPECT, find_lines
+
+SAMPLE_DATA = Path(__file__).resolve().parents[1] / "sample_data"
+
+FONT_DIR = "/usr/share/fonts/truetype/dejavu/"
+SANS = FONT_DIR + "DejaVuSans.ttf"
+SERIF = FONT_DIR + "DejaVuSerif.ttf"
+TOLERANCE = 3  # px: boxes must match the rendered ink this closely on every side
+
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Müller's Café sells naïve façades, 42 each!",
+    "Pack my box with five dozen liquor jugs (Q3).",
+    "Sphinx of black quartz, judge my vow; yes.",
+    "Invoice INV-2026-0042 due 15/01/2026",
+    "Ångström, jigsaw, gypsy, quiz and épée",
+    "How vexingly quick daft zebras jump",
+    "Total: 1,234.50 EUR",
+]
+
+Spec = tuple[str, str, int, int, int]  # text, font, size, x, y
+
+
+def render(specs: list[Spec], size: tuple[int, int]) -> tuple[np.ndarray, list[tuple]]:
+    """Black text on white; returns the page and each line's true ink box (x, y, w, h)."""
+    page = Image.new("L", size, 255)
+    boxes = []
+    for text, font_path, font_size, x, y in specs:
+        font = ImageFont.truetype(font_path, font_size)
+        ImageDraw.Draw(page).text((x, y), text, font=font, fill=0)
+        alone = Image.new("L", size, 0)
+        ImageDraw.Draw(alone).text((x, y), text, font=font, fill=255)
+        ys, xs = np.nonzero(np.asarray(alone) > 127)
+        boxes.append((xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()))
+    return np.asarray(page).copy(), boxes
+
+
+def stacked(texts_fonts_sizes: list[tuple[str, str, int]], width: int, x: int = 40,
+            leading: float = 1.25) -> tuple[np.ndarray, list[tuple]]:
+    specs, y = [], 30
+    for text, font, size in texts_fonts_sizes:
+        specs.append((text, font, size, x, y))
+        y += int(round(size * leading))
+    return render(specs, (width, y + 40))
+
+
+def assert_box_matches(found, truth, tolerance=TOLERANCE):
+    fx, fy, fw, fh = found
+    tx, ty, tw, th = truth
+    assert abs(fx - tx) <= tolerance and abs(fy - ty) <= tolerance, (found, truth)
+    assert abs(fx + fw - tx - tw) <= tolerance and abs(fy + fh - ty - th) <= tolerance, (found, truth)
+
+
+def assert_lines_match(regions, truths, tolerance=TOLERANCE):
+    assert len(regions) == len(truths)
+    for region, truth in zip(regions, truths):
+        assert_box_matches(region.box, truth, tolerance)
+    tops = [region.box[1] for region in regions]
+    assert tops == sorted(tops)
+
+
+def five_line_page():
+    return stacked([(SENTENCES[i], SANS, 28) for i in range(5)], width=900)
+
+
+def test_five_line_page_found_in_order_with_tight_boxes():
+    page, truths = five_line_page()
+    assert_lines_match(find_lines(page, "page"), truths)
+
+
+def test_twelve_lines_of_mixed_fonts_and_sizes_with_tight_leading():
+    sizes = [18, 24, 40, 20, 30, 16, 22, 36, 18, 26, 20, 28]
+    lines = [(SENTENCES[i % len(SENTENCES)], SANS if i % 2 else SERIF, s)
+             for i, s in enumerate(sizes)]
+    # 1.15 leading: descenders of one line come within a few pixels of the next line's accents.
+    page, truths = stacked(lines, width=1100, leading=1.15)
+    assert_lines_match(find_lines(page, "page"), truths)
+    assert_lines_match(find_lines(page, "auto"), truths)
+
+
+@pytest.mark.parametrize("size", [15, 147])
+def test_small_and_large_text(size):
+    # DejaVu's x-height is about 0.55 em: 15 px -> 8 px x-height, 147 px -> 80 px.
+    lines = [(SENTENCES[i][:24], SANS, size) for i in range(3)]
+    page, truths = stacked(lines, width=int(size * 14) + 80, leading=1.3)
+    assert_lines_match(find_lines(page, "page"), truths)
+
+
+def test_inverted_page_white_on_black():
+    page, truths = five_line_page()
+    assert_lines_match(find_lines(255 - page, "page"), truths)
+
+
+def test_uneven_illumination_gradient():
+    page, truths = five_line_page()
+    h, w = page.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    # Light falls from 1.0 to 0.27 across the page and ink reflects 30 % (a shadowed photo).
+    light = 1.0 - 0.73 * (xx / w * 0.6 + yy / h * 0.4)
+    shaded = (255 * light * (0.3 + 0.7 * page / 255.0)).clip(0, 255).astype(np.uint8)
+    # No global threshold separates this page: shaded paper is darker than the brightest ink,
+    # which is what the background division is for.
+    assert shaded[page == 255].min() < shaded[page == 0].max()
+    assert_lines_match(find_lines(shaded, "page"), truths)
+
+
+def test_noisy_blurred_scan():
+    page, truths = five_line_page()
+    rng = np.random.default_rng(1)
+    blurred = cv2.GaussianBlur(page.astype(np.float32), (0, 0), 1.0)
+    scan = np.clip(0.75 * blurred + 40 + rng.normal(0, 10, page.shape), 0, 255).astype(np.uint8)
+    assert_lines_match(find_lines(scan, "page"), truths)
+
+
+@pytest.mark.parametrize("mode", ["line", "auto"])
+def test_single_line_image(mode):
+    page, truths = render([("Coffee 2 x 3.50  7.00", SERIF, 32, 12, 8)], (420, 56))
+    regions = find_lines(page, mode)
+    assert len(regions) == 1
+    assert_box_matches(regions[0].box, truths[0])
+    assert regions[0].pieces == [regions[0].box]
+
+
+def test_auto_reads_a_tall_crop_of_one_line_as_a_line():
+    page, truths = render([("Jumping façades", SANS, 30, 50, 90)], (400, 220))
+    regions = find_lines(page, "auto")
+    assert len(regions) == 1
+    assert_box_matches(regions[0].box, truths[0])
+
+
+def test_very_long_line_is_split_into_pieces_that_cover_all_ink():
+    text = " ".join(SENTENCES[:4])  # ~180 characters, aspect far above the limit
+    page, truths = render([(text, SANS, 22, 10, 6)], (2600, 40))
+    ink_columns = np.flatnonzero((page < 128).any(axis=0))
+    for mode in ("line", "auto", "page"):
+        regions = find_lines(page, mode)
+        assert len(regions) == 1
+        x, y, w, h = regions[0].box
+        assert_box_matches((x, y, w, h), truths[0])
+        pieces = regions[0].pieces
+        assert len(pieces) >= 3
+        for px, py, pw, ph in pieces:
+            assert pw / ph <= MAX_PIECE_ASPECT
+            assert x <= px and px + pw <= x + w and (py, ph) == (y, h)
+        for (ax, _, aw, _), (bx, _, _, _) in zip(pieces, pieces[1:]):
+            assert ax + aw <= bx  # left to right, no overlap
+        covered = np.zeros(page.shape[1], dtype=bool)
+        for px, _, pw, _ in pieces:
+            covered[px:px + pw] = True
+        assert covered[ink_columns].all()
+
+
+def test_a_single_word_wider_than_the_limit_is_cut_inside_the_word():
+    page, truths = render([("Donaudampfschifffahrtsgesellschaftskapitän" * 2, SANS, 24, 5, 5)],
+                          (1400, 40))
+    regions = find_lines(page, "line")
+    pieces = regions[0].pieces
+    assert len(pieces) >= 2
+    assert all(w / h <= MAX_PIECE_ASPECT for _, _, w, h in pieces)
+    assert pieces[0][0] == regions[0].box[0]
+    assert sum(w for _, _, w, _ in pieces) <= regions[0].box[2]
+    assert pieces[-1][0] + pieces[-1][2] == regions[0].box[0] + regions[0].box[2]
+
+
+def test_blank_and_degenerate_images_give_no_lines():
+    rng = np.random.default_rng(0)
+    specks = np.full((600, 800), 235, dtype=np.uint8)
+    specks[rng.integers(0, 600, 150), rng.integers(0, 800, 150)] = 20  # isolated dust
+    noisy = np.clip(rng.normal(200, 12, (300, 400)), 0, 255).astype(np.uint8)
+    for image in [np.full((400, 300), 255, np.uint8), np.zeros((50, 50), np.uint8),
+                  np.full((1, 1), 0, np.uint8), np.full((1, 1), 255, np.uint8),
+                  np.zeros((0, 0), np.uint8), specks, noisy]:
+        for mode in ("auto", "page", "line"):
+            assert find_lines(image, mode) == []
+
+
+def test_two_columns_read_left_column_first():
+    column_lines = [s[:22] for s in SENTENCES[:6]]
+    specs = []
+    for i, text in enumerate(column_lines):
+        specs.append((text, SERIF, 24, 30, 80 + 34 * i))
+        specs.append((text.upper()[:18], SANS, 24, 480, 80 + 34 * i))
+    specs.insert(0, ("Two Column Report Title", SANS, 34, 200, 20))
+    page, truths = render(specs, (860, 320))
+    expected = [truths[0]] + truths[1::2] + truths[2::2]  # title, left column, right column
+    regions = find_lines(page, "page")
+    assert len(regions) == len(expected)
+    for region, truth in zip(regions, expected):
+        assert_box_matches(region.box, truth)
+
+
+def test_receipt_price_column_stays_on_its_line():
+    items = ["Coffee 2 x 3.50", "Croissant", "Orange juice", "Water"]
+    prices = ["7.00", "2.80", "4.20", "1.50"]
+    specs = []
+    for i, (item, price) in enumerate(zip(items, prices)):
+        specs.append((item, SANS, 20, 20, 20 + 30 * i))
+        specs.append((price, SANS, 20, 330, 20 + 30 * i))
+    page, truths = render(specs, (420, 160))
+    regions = find_lines(page, "page")
+    assert len(regions) == len(items)
+    for region, item_box, price_box in zip(regions, truths[::2], truths[1::2]):
+        x, y, w, h = region.box
+        assert abs(x - item_box[0]) <= TOLERANCE
+        assert abs(x + w - price_box[0] - price_box[2]) <= TOLERANCE
+
+
+def test_pictures_and_rules_are_not_text():
+    page, truths = five_line_page()
+    page[truths[-1][1] + 60:truths[-1][1] + 62, 40:860] = 0  # a horizontal rule under the text
+    page = np.vstack([page, np.full((400, page.shape[1]), 255, np.uint8)])
+    page[-350:-50, 500:800] = 60  # a dark picture block
+    assert_lines_match(find_lines(page, "page"), truths)
+
+
+def test_colour_input_and_bad_mode():
+    page, truths = five_line_page()
+    rgb = np.repeat(page[:, :, None], 3, axis=2)
+    assert_lines_match(find_lines(rgb, "page"), truths)
+    with pytest.raises(ValueError):
+        find_lines(page, "paragraph")
+
+
+def test_shipped_samples_segment_into_their_labelled_lines():
+    labels = pd.read_csv(SAMPLE_DATA / "labels.csv", keep_default_na=False)
+    assert len(labels) >= 12
+    for name, text in zip(labels["file"], labels["text"]):
+        gray = np.asarray(Image.open(SAMPLE_DATA / name).convert("L"))
+        regions = find_lines(gray, "auto")
+        assert len(regions) == len(text.split("\n")), name
+        for region in regions:
+            assert all(w / h <= MAX_PIECE_ASPECT for _, _, w, h in region.pieces), name
