@@ -24,11 +24,16 @@ def to_dark_on_light(gray: np.ndarray) -> np.ndarray:
     if gray.size == 0:
         return gray
     threshold, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    dark_fraction = float(np.count_nonzero(gray <= threshold)) / gray.size
-    # Text covers far less area than its background; a majority of dark pixels means inverse video.
-    if dark_fraction > 0.5:
+    # The crop's outer ring is mostly background (crops carry a margin), which tells polarity even
+    # for short bold words whose ink covers half the box; area decides only when the ring is split.
+    ring = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    ring_dark = float(np.count_nonzero(ring <= threshold)) / ring.size
+    if ring_dark > 0.75:
         return 255 - gray
-    return gray
+    if ring_dark < 0.25:
+        return gray
+    dark_fraction = float(np.count_nonzero(gray <= threshold)) / gray.size
+    return 255 - gray if dark_fraction > 0.5 else gray
 
 
 def crop_with_margin(gray: np.ndarray, box: Box, margin: float = CROP_MARGIN) -> np.ndarray:

@@ -193,7 +193,9 @@ def load_model(name_or_dir: str = DEFAULT_MODEL) -> Recognizer:
         card["charset"], card["input_height"]  # noqa: B018 - required keys
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"cannot read model card {card_path}: {exc}") from exc
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from batch_ocr.tf_setup import import_tensorflow
+
+    import_tensorflow()
     import keras
 
     import batch_ocr.model.layers  # noqa: F401 - registers the custom layers for safe loading

@@ -7,17 +7,24 @@ components, so the same rules hold from 8 px to 80 px x-height. The stages:
    minority class), uneven illumination divided out by that median background, then Otsu clamped
    to stay clear of the paper's noise (a blank or noise-only page yields no ink at all).
 2. Components are sorted into *specks* (dropped), *marks* (dots, accents, punctuation: attached to
-   a nearby line but never start one), *letters* and, on pages, *oversize* (pictures, rules).
-3. Pages: a recursive XY-cut on letter boxes gives blocks in reading order (wide vertical gutters
+   a nearby line but never start one), *letters* and *oversize* (pictures, bars, rules: dropped).
+3. The text's tilt (up to 8 degrees) is the shear that stacks letter centres into the fullest
+   rows; layout then works on sheared coordinates, so tilted lines stay whole.
+4. Pages: a recursive XY-cut on letter boxes gives blocks in reading order (wide vertical gutters
    make columns, left before right; wide horizontal gaps separate paragraphs). Inside a block,
    letters are clustered into lines by vertical overlap, tallest first so lines are seeded by
    full-height letters rather than by quotes or hyphens.
-4. Each line wider than `MAX_PIECE_ASPECT` times its height is split at word gaps (or, inside a
+5. Each line wider than `MAX_PIECE_ASPECT` times its height is split at word gaps (or, inside a
    very long word, at the emptiest column) so the recogniser never sees an over-long crop.
+
+Known limits: no picture detection beyond oversize/solid components (a textured photo becomes
+spurious lines); columns need a white gutter running through the whole block; tilt beyond 8
+degrees, curved lines and vertical text are not handled; a cut inside a word (only when no word
+gap fits) makes the joined text contain a space there.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -43,15 +50,18 @@ _MIN_CONTRAST = 30.0
 _SPECK_SIZE = 0.12  # components smaller than this in area (squared) are noise
 _LETTER_MIN = 0.35  # shorter components are marks (dots, accents, hyphens, commas)
 _TALL_LETTER = 2.5  # taller letters join lines only after normal letters have seeded them
-_OVERSIZE = 6.0  # taller components are pictures, frames or vertical rules (page mode)
+_OVERSIZE = 6.0  # taller components are pictures, frames or vertical rules
 _RULE_LENGTH = 12.0  # a component this wide and thinner than _LETTER_MIN*2 is a horizontal rule
-_GUTTER = 1.2  # a white vertical gap at least this wide can separate columns ...
 _SOLID_WIDTH = 4.0  # a component this wide and more than half ink is a picture or bar
+_GUTTER = 1.2  # a white vertical gap at least this wide can separate columns ...
 _COLUMN_MIN_WIDTH = 10.0  # ... if both sides are this wide (receipt prices are not a column) ...
 _COLUMN_MIN_HEIGHT = 3.0  # ... and the block holds more than one line
 _PARAGRAPH_GAP = 1.0  # white horizontal gaps at least this tall separate blocks
 _LINE_OVERLAP = 0.5  # a letter joins a line when it overlaps its band by this share of the smaller
 _FRAGMENT = 0.6  # in units of the median line height: shorter one- or two-letter lines are marks
+_MAX_SKEW_DEG = 8.0  # pages tilted more than this need deskewing before segmentation
+_SKEW_STEP_DEG = 0.25
+_MIN_SKEW_LETTERS = 8
 _MARK_REACH = 1.0  # marks attach to a line within this distance (horizontal) ...
 _MARK_REACH_Y = 0.6  # ... and this share of the line's height (vertical)
 _SINGLE_LINE_HEIGHT = 1.8  # auto: an image at most this many text heights tall is one line
@@ -143,7 +153,8 @@ def binarise(gray: np.ndarray) -> np.ndarray | None:
     rows = flat[::4]
     noise = 1.0483 * float(np.median(np.abs(rows[:, 1:] - rows[:, :-1])))
     flat = np.clip(flat, 0, 255).astype(np.uint8)
-    paper = float(np.median(flat))
+    cumulative = np.cumsum(np.bincount(flat.ravel(), minlength=256))
+    paper = float(np.searchsorted(cumulative, cumulative[-1] / 2.0))  # median grey level
     otsu, _ = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     # Otsu splits pure noise in half; never threshold closer to the paper than 4 sigma of noise.
     threshold = min(float(otsu), paper - 4.0 * noise)
@@ -184,40 +195,73 @@ def _text_height(comps: _Components) -> float | None:
     return float(np.median(heights[letters]))
 
 
-def _classify(comps: _Components, text_height: float, drop_oversize: bool
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of letters and of marks; specks (and oversize parts on pages) are in neither."""
+def _classify(comps: _Components, text_height: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of letters and of marks; specks and oversize parts (rules, pictures, frames) are in
+    neither."""
     heights, widths = comps.height, comps.width
     speck = comps.area < max(2.0, (_SPECK_SIZE * text_height) ** 2)
     letter = ~speck & (heights >= max(_MIN_LETTER_PX, _LETTER_MIN * text_height))
-    if drop_oversize:
-        tall = heights > _OVERSIZE * text_height
-        rule = (widths > _RULE_LENGTH * text_height) & (heights < 2 * _LETTER_MIN * text_height)
-        # No letter is several text heights wide and mostly ink (bars, photos, table fills).
-        solid = (widths > _SOLID_WIDTH * text_height) & (comps.area > 0.5 * widths * heights)
-        letter &= ~(tall | solid)
-        speck |= tall | rule | solid
+    tall = heights > _OVERSIZE * text_height
+    rule = (widths > _RULE_LENGTH * text_height) & (heights < 2 * _LETTER_MIN * text_height)
+    # No letter is several text heights wide and mostly ink (bars, photos, table fills).
+    solid = (widths > _SOLID_WIDTH * text_height) & (comps.area > 0.5 * widths * heights)
+    letter &= ~(tall | solid)
+    speck |= tall | rule | solid
     mark = ~speck & ~letter
     return np.flatnonzero(letter), np.flatnonzero(mark)
 
 
 def _single_line(comps: _Components, text_height: float) -> list[LineRegion]:
-    letters, marks = _classify(comps, text_height, drop_oversize=False)
+    letters, marks = _classify(comps, text_height)
     if letters.size == 0:
         return []
-    line = _Line(letters.tolist(), int(comps.y0[letters].min()), int(comps.y1[letters].max()), [])
-    _attach_marks([line], marks, comps, text_height)
-    return [_region(line, comps)]
+    slope = _skew_slope(letters, comps, text_height)
+    laid = _sheared(comps, slope)
+    line = _Line(letters.tolist(), int(laid.y0[letters].min()), int(laid.y1[letters].max()), [])
+    _attach_marks([line], marks, laid, text_height)
+    return [_region(line, comps, slope)]
 
 
 def _page_lines(comps: _Components, text_height: float) -> list[LineRegion]:
-    letters, marks = _classify(comps, text_height, drop_oversize=True)
+    letters, marks = _classify(comps, text_height)
+    slope = _skew_slope(letters, comps, text_height)
+    # Layout runs on coordinates sheared level, so a tilted line still lies in one band; boxes
+    # are reported in the image's own coordinates.
+    laid = _sheared(comps, slope)
     lines: list[_Line] = []
-    for block in _reading_blocks(letters, comps, text_height):
-        lines.extend(_cluster_lines(block, comps, text_height))
-    lines, demoted = _demote_fragments(lines, comps)
-    _attach_marks(lines, np.concatenate([marks, demoted]).astype(np.int64), comps, text_height)
-    return [_region(line, comps) for line in lines]
+    for block in _reading_blocks(letters, laid, text_height):
+        lines.extend(_cluster_lines(block, laid, text_height))
+    lines, demoted = _demote_fragments(lines, laid)
+    _attach_marks(lines, np.concatenate([marks, demoted]).astype(np.int64), laid, text_height)
+    return [_region(line, comps, slope) for line in lines]
+
+
+def _skew_slope(letters: np.ndarray, comps: _Components, text_height: float) -> float:
+    """Text slope dy/dx within +-_MAX_SKEW_DEG: the shear under which letter centres pile up in the
+    fewest, fullest rows (a projection profile of centres, so it costs one bincount per angle)."""
+    if letters.size < _MIN_SKEW_LETTERS:
+        return 0.0
+    cx = (comps.x0[letters] + comps.x1[letters]) / 2.0
+    cy = (comps.y0[letters] + comps.y1[letters]) / 2.0
+    row = max(1.0, text_height / 4.0)
+    degrees = np.arange(0.0, _MAX_SKEW_DEG + 1e-9, _SKEW_STEP_DEG)
+    best_slope, best_score = 0.0, -1.0
+    # Small angles first: on a tie (a level page scores the same at several angles) they win.
+    for angle in [0.0] + [sign * d for d in degrees[1:] for sign in (1, -1)]:
+        slope = float(np.tan(np.radians(angle)))
+        rows = cy - slope * cx
+        counts = np.bincount(((rows - rows.min()) / row).astype(np.int64))
+        score = float(np.dot(counts, counts))
+        if score > best_score:
+            best_slope, best_score = slope, score
+    return best_slope
+
+
+def _sheared(comps: _Components, slope: float) -> _Components:
+    if slope == 0.0:
+        return comps
+    shift = np.round(-slope * (comps.x0 + comps.x1) / 2.0).astype(np.int64)
+    return replace(comps, y0=comps.y0 + shift, y1=comps.y1 + shift)
 
 
 def _merged_gaps(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
@@ -345,26 +389,34 @@ def _attach_marks(lines: list[_Line], marks: np.ndarray, comps: _Components,
             lines[best].marks.append(int(mark))
 
 
-def _region(line: _Line, comps: _Components) -> LineRegion:
+def _region(line: _Line, comps: _Components, slope: float) -> LineRegion:
     members = np.array(line.letters + line.marks)
     x0, x1 = int(comps.x0[members].min()), int(comps.x1[members].max())
     y0, y1 = int(comps.y0[members].min()), int(comps.y1[members].max())
     box = (x0, y0, x1 - x0, y1 - y0)
     letter_height = float(np.median(comps.height[line.letters]))
-    return LineRegion(box=box, pieces=_split_pieces(box, members, comps, letter_height))
+    # A tilted line's box is taller than its text; the text's own height (the band in sheared
+    # coordinates) then sets the piece width limit, and each piece gets its own vertical extent.
+    band = line.bottom - line.top
+    tilted = abs(slope) * box[2] > 0.25 * band
+    pieces = _split_pieces(box, members, comps, letter_height, band if tilted else box[3])
+    if tilted and len(pieces) > 1:
+        pieces = [_fit_vertically(piece, box, members, comps) for piece in pieces]
+    return LineRegion(box=box, pieces=pieces)
 
 
-def _split_pieces(box: Box, members: np.ndarray, comps: _Components, letter_height: float
-                  ) -> list[Box]:
-    """Cut a line into pieces no wider than MAX_PIECE_ASPECT times its height, left to right.
+def _split_pieces(box: Box, members: np.ndarray, comps: _Components, letter_height: float,
+                  text_height: int) -> list[Box]:
+    """Cut a line into pieces no wider than MAX_PIECE_ASPECT times `text_height`, left to right.
 
     Each cut goes into the widest word gap in the second half of the allowed width (so pieces are
     neither tiny nor cut inside a word when a word gap exists), else the rightmost word gap, else
     the emptiest column of the last 40 % (a single over-long word). Pieces keep the line's
-    vertical extent so all pieces of a line are scaled alike by the recogniser.
+    vertical extent so all pieces of a line are scaled alike by the recogniser (tilted lines are
+    fitted afterwards, see `_fit_vertically`).
     """
     x, y, w, h = box
-    max_width = max(2, int(MAX_PIECE_ASPECT * h))
+    max_width = max(2, int(MAX_PIECE_ASPECT * text_height))
     if w <= max_width:
         return [box]
     gaps = _merged_gaps(comps.x0[members], comps.x1[members])
@@ -399,3 +451,22 @@ def _split_pieces(box: Box, members: np.ndarray, comps: _Components, letter_heig
         start = cut[1]
     pieces.append((start, y, end - start, h))
     return pieces
+
+
+def _fit_vertically(piece: Box, box: Box, members: np.ndarray, comps: _Components) -> Box:
+    """Shrink a tilted line's piece to the rows its own components use, but never so far that it
+    breaks the aspect limit (the line box leaves room: its height exceeds the text's)."""
+    px, _, pw, _ = piece
+    centers = (comps.x0[members] + comps.x1[members]) / 2.0
+    inside = members[(centers >= px) & (centers < px + pw)]
+    if inside.size == 0:
+        return piece
+    top, bottom = int(comps.y0[inside].min()), int(comps.y1[inside].max())
+    missing = int(np.ceil(pw / MAX_PIECE_ASPECT)) - (bottom - top)
+    if missing > 0:
+        top -= missing // 2
+        bottom += missing - missing // 2
+        shift = max(box[1] - top, 0) - max(bottom - (box[1] + box[3]), 0)
+        top, bottom = top + shift, bottom + shift
+    top, bottom = max(top, box[1]), min(bottom, box[1] + box[3])
+    return (px, top, pw, bottom - top)

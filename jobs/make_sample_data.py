@@ -93,8 +93,8 @@ def build_samples(rng: np.random.Generator) -> list[tuple[str, Image.Image, dict
     line("line_dejavu_serif.png",
          Row("Meeting moved to Thursday, 10:30 in room 4B", DEJAVU_SERIF, 28))
     line("line_dejavu_mono.png", Row("Order #58213 shipped on 2026-03-02", DEJAVU_MONO, 26))
-    line("line_liberation_sans.jpg", Row("Café Müller, Hauptstraße 12, Köln", LIBERATION_SANS, 36),
-         {"quality": 88})
+    line("line_liberation_sans.jpg",
+         Row("Café Müller, Hauptstraße 12, Köln", LIBERATION_SANS, 36), {"quality": 88})
     line("line_liberation_serif_large.png",
          Row("Chapter 3: A Short History of Paper", LIBERATION_SERIF, 56))
     line("line_liberation_mono_small.tiff", Row("SKU 4006381333931 QTY 12", LIBERATION_MONO, 18),

@@ -59,7 +59,8 @@ def assert_box_matches(found, truth, tolerance=TOLERANCE):
     fx, fy, fw, fh = found
     tx, ty, tw, th = truth
     assert abs(fx - tx) <= tolerance and abs(fy - ty) <= tolerance, (found, truth)
-    assert abs(fx + fw - tx - tw) <= tolerance and abs(fy + fh - ty - th) <= tolerance, (found, truth)
+    assert abs(fx + fw - tx - tw) <= tolerance, (found, truth)
+    assert abs(fy + fh - ty - th) <= tolerance, (found, truth)
 
 
 def assert_lines_match(regions, truths, tolerance=TOLERANCE):
@@ -121,6 +122,33 @@ def test_noisy_blurred_scan():
     blurred = cv2.GaussianBlur(page.astype(np.float32), (0, 0), 1.0)
     scan = np.clip(0.75 * blurred + 40 + rng.normal(0, 10, page.shape), 0, 255).astype(np.uint8)
     assert_lines_match(find_lines(scan, "page"), truths)
+
+
+@pytest.mark.parametrize("angle", [-3.0, 2.5])
+def test_tilted_page_keeps_each_line_whole(angle):
+    specs = [(SENTENCES[i], SANS, 28, 40, 30 + 40 * i) for i in range(5)]
+    size = (900, 260)
+    page = Image.new("L", size, 255)
+    truths = []
+    for text, font_path, font_size, x, y in specs:
+        font = ImageFont.truetype(font_path, font_size)
+        ImageDraw.Draw(page).text((x, y), text, font=font, fill=0)
+        alone = Image.new("L", size, 0)
+        ImageDraw.Draw(alone).text((x, y), text, font=font, fill=255)
+        ys, xs = np.nonzero(np.asarray(alone.rotate(angle, resample=Image.BILINEAR)) > 127)
+        truths.append((xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()))
+    tilted = np.asarray(page.rotate(angle, resample=Image.BILINEAR, fillcolor=255))
+    regions = find_lines(tilted, "page")
+    # The tilt is strong enough that the boxes of neighbouring lines overlap vertically.
+    assert all(a[1] + a[3] > b[1] for a, b in zip(truths, truths[1:]))
+    assert_lines_match(regions, truths)
+    for region in regions:
+        x, y, w, h = region.box
+        assert len(region.pieces) >= 2
+        for px, py, pw, ph in region.pieces:
+            assert pw / ph <= MAX_PIECE_ASPECT
+            assert x <= px and px + pw <= x + w and y <= py and py + ph <= y + h
+            assert ph < h  # each piece spans only its own part of the tilted line
 
 
 @pytest.mark.parametrize("mode", ["line", "auto"])
@@ -221,6 +249,7 @@ def test_pictures_and_rules_are_not_text():
     page[truths[-1][1] + 60:truths[-1][1] + 62, 40:860] = 0  # a horizontal rule under the text
     page = np.vstack([page, np.full((400, page.shape[1]), 255, np.uint8)])
     page[-350:-50, 500:800] = 60  # a dark picture block
+    page[-300:-260, 40:440] = 0  # a redaction bar: only twice as tall as a line, but solid
     assert_lines_match(find_lines(page, "page"), truths)
 
 

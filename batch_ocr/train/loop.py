@@ -75,9 +75,10 @@ def _setup_logging(run_dir: Path) -> None:
 
 class Trainer:
     def __init__(self, options: TrainOptions):
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        from batch_ocr.tf_setup import import_tensorflow
+
+        tf = import_tensorflow()
         import keras
-        import tensorflow as tf
 
         from batch_ocr.model.build import SRNConfig, build_srn
         from batch_ocr.model.layers import valid_steps

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Reproduces batch_ocr/models/printed: the SRN trained on synthetic printed lines rendered from the
+# fonts in batch_ocr/train/fonts/train.txt; validated and tested on held-out fonts
+# (batch_ocr/train/fonts/heldout.txt) that never train.
+# Every step is resumable: rerun after any stop. On 2 CPU cores: ~25 min rendering, hours training.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-work/data}
+RUN=${RUN:-work/runs/printed}
+STEPS=${STEPS:-16000}
+bash jobs/install_fonts.sh
+python -m batch_ocr.train.prerender --out "$DATA/printed_val" --split heldout --shards 1 --lines-per-shard 600 --seed 101
+python -m batch_ocr.train.prerender --out "$DATA/printed_test" --split heldout --shards 1 --lines-per-shard 1000 --seed 202
+# Training starts once the first shards exist and picks up new ones as the renderer writes them.
+python -m batch_ocr.train.prerender --out "$DATA/printed_train" --split train --shards 150 --lines-per-shard 2000 --seed 7 --max-chars 40 &
+renderer=$!
+until ls "$DATA/printed_train"/*.npz >/dev/null 2>&1; do sleep 10; done
+batch-ocr train --run-dir "$RUN" --data "synth:$DATA/printed_train" --val "synth:$DATA/printed_val" \
+  --val-count 500 --export "$RUN/export" --name printed --charset printed --height 32 \
+  --steps "$STEPS" --warmup-steps 800 --max-chars 40 --eval-every 1000 --seed 0
+wait "$renderer"
+python -m batch_ocr.train.export_eval_set "$DATA/printed_test" "$RUN/test_set"
+batch-ocr eval "$RUN/test_set/labels.csv" --model "$RUN/export" --segment line -o "$RUN/test_eval.json"
+echo "copy $RUN/export/{model.keras,card.json} to batch_ocr/models/printed/ to ship it"
