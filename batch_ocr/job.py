@@ -1,43 +1,50 @@
-"""The batch job behind `batch-ocr run`: walk, lock, recognise in shared batches, journal, write.
+"""The batch job behind `batch-ocr run`: lock, pick the files to read, recognise, journal, write.
 
 How a run stays trustworthy for cron (DESIGN.md, "Runs that cron can trust"):
-- `OUTPUT.lock` is held with `flock` for the whole run; a second run on the same output exits 3.
-  The lock file is left in place: deleting it would let a waiting run lock a file nobody else sees.
-- Each finished file is appended to `OUTPUT.journal.jsonl` (flushed and fsynced per chunk). The
-  final CSV/JSON/JSONL is written from the journal to a temporary file beside OUTPUT and renamed
-  over it, then the journal is deleted. An interrupted run leaves OUTPUT as it was (exit 130) and
-  `--resume` continues from the journal; output is always written in sorted file order from the
-  journal, so a resumed run writes the same bytes as an uninterrupted one (JSON's
-  `summary.seconds` adds up the time of all the runs).
-- Only file names and journal offsets are held for the whole run; page images stream through
-  bounded chunks.
+- `OUTPUT.lock` (and `STATE.lock` with `--state`) is held with `flock` for the whole run; a
+  second run on the same output or state exits 3 (outfiles.py).
+- Each finished file is appended to `OUTPUT.journal.jsonl` (journal.py). The final output is
+  written from the journal, in sorted name order, to a temporary file renamed over OUTPUT; then
+  the state is committed and the journal deleted. A run stopped at any point leaves OUTPUT as it
+  was; SIGINT/SIGTERM exit 130 after the journal is flushed, and the same command with
+  `--resume` continues from the journal and writes the same bytes as one uninterrupted run
+  (JSON's `summary.seconds` adds up the time of all the runs). A journaled file whose size or
+  mtime changed since is read again on resume.
+- Memory is bounded by chunks, not by the folder: page images stream through chunks of at most
+  PAGES_PER_CHUNK pages / PIXELS_PER_CHUNK pixels; only names and journal offsets are held for
+  the whole run.
+- With `--state` (state.py) only new and changed files are read. OUTPUT then holds the files read
+  by this run, or with `--master` every file under INPUT (unchanged ones from the state).
 
-Walking: hidden entries are skipped and files whose suffix is not an image suffix are ignored,
-but a directory or dangling symlink named like an image (`x.png`) gets an error row, because the
-user expected an image there (a directory is still walked too).
-
-Several INPUTs: each directory's files are named with that INPUT as given as a prefix (`scans/a.png`
-for INPUT `scans`), so names from different directories cannot collide; with a single directory
-INPUT names are relative to it. A file INPUT is always named as given. A name found twice is
-read once.
+Files that cannot be read never stop the batch: each gets one `error` row whose reason comes
+from images.py (or from here, for images too small to hold text).
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import io
-import json
 import os
-import signal
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from batch_ocr import images
+from batch_ocr.journal import (
+    JOURNAL_SUFFIX,
+    Interrupted,
+    Journal,
+    SignalGuard,
+    journal_header,
+)
+from batch_ocr.outfiles import (
+    LOCK_SUFFIX,
+    output_problem,
+    remove_stale_temps,
+    try_lock,
+    write_atomically,
+    write_stdout,
+)
+from batch_ocr.progress import Progress
 from batch_ocr.records import (
     STATUS_EMPTY,
     STATUS_ERROR,
@@ -46,14 +53,11 @@ from batch_ocr.records import (
     PageImage,
     PageResult,
 )
-from batch_ocr.writers import (
-    FormatError,
-    SummaryCounter,
-    file_from_dict,
-    file_to_dict,
-    format_for,
-    write_results,
-)
+from batch_ocr.state import Settings, State, StateError, same_stat, source_of
+from batch_ocr.walk import InputFile, UsageError, list_inputs, utf8_safe
+from batch_ocr.writers import FormatError, SummaryCounter, format_for, write_results
+
+__all__ = ["run_job", "list_inputs", "InputFile", "UsageError", "SEGMENT_MODES"]
 
 EXIT_OK = 0
 EXIT_SOME_ERRORS = 1
@@ -62,9 +66,6 @@ EXIT_LOCKED = 3
 EXIT_INTERRUPTED = 130  # for SIGINT and SIGTERM alike
 
 SEGMENT_MODES = ("auto", "page", "line")
-JOURNAL_SUFFIX = ".journal.jsonl"
-LOCK_SUFFIX = ".lock"
-JOURNAL_VERSION = 1
 
 # One recogniser call gets pages from several files (the model batches their lines together), but
 # a chunk is cut early by pixels so that a run of huge scans cannot exhaust memory.
@@ -72,123 +73,51 @@ PAGES_PER_CHUNK = 32
 PIXELS_PER_CHUNK = 64_000_000
 # Unreadable files need no recognition; journal them in groups rather than all at the end.
 FILES_PER_CHUNK = 64
-LOG_EVERY_FILES = 100
-LOG_EVERY_SECONDS = 30.0
-
-
-class UsageError(Exception):
-    """A problem with the job's arguments (exit 2); str() is the message for the user."""
-
-
-class _Interrupted(BaseException):
-    """SIGINT/SIGTERM arrived; a BaseException so per-file `except Exception` cannot swallow it."""
+# A page narrower or lower than this cannot hold a readable character (1x1 pixels, one row).
+MIN_TEXT_SIDE = 4
 
 
 @dataclass(frozen=True)
-class InputFile:
-    name: str  # as written to the output: '/'-separated, relative to its INPUT
-    path: str  # where to read it
-    problem: str = ""  # known to be unreadable before opening (e.g. a directory we cannot list)
+class _Options:
+    inputs: list[str]
+    output: str
+    fmt: str
+    model: str
+    segment: str
+    batch_size: int
+    resume: bool
+    raw_text: bool
+    max_pixels: int
+    state_path: str | None
+    reprocess: bool
+    master: bool
 
-
-# --------------------------------------------------------------------------------------- walking
-
-def _slashed(path: str) -> str:
-    return _utf8_safe(path.replace(os.sep, "/"))
-
-
-def _utf8_safe(text: str) -> str:
-    """`text` with undecodable file-name bytes (lone surrogates) spelled as backslash escapes:
-    the output is UTF-8, and such a name must neither crash the job nor merge with another."""
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # surrogates that did not come from file-name bytes
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _identity(path: str) -> tuple[int, int]:
-    st = os.stat(path)
-    return st.st_dev, st.st_ino
-
-
-def _walk(root: str) -> Iterator[tuple[str, str, str]]:
-    """(name relative to root, path, known problem) for every image-named entry under root.
-
-    Symlinks are followed, but each real directory is walked once, so loops end. Names are built
-    from the walked path, never from resolved links, so they cannot escape the root.
-    """
-    visited = {_identity(root)}
-    stack = [("", root)]
-    while stack:
-        rel_dir, dir_path = stack.pop()
-        try:
-            with os.scandir(dir_path) as listing:
-                entries = sorted(listing, key=lambda e: e.name)
-        except OSError as exc:
-            if not rel_dir:
-                raise UsageError(f"cannot read input directory {root}: {exc.strerror}") from exc
-            yield rel_dir, dir_path, f"cannot list directory: {exc.strerror or exc}"
-            continue
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            shown = _utf8_safe(entry.name)
-            rel = f"{rel_dir}/{shown}" if rel_dir else shown
-            image_named = os.path.splitext(entry.name)[1].lower() in images.IMAGE_SUFFIXES
-            try:
-                is_dir = entry.is_dir()  # follows symlinks; a dangling link is not a directory
-            except OSError:
-                is_dir = False
-            if image_named:
-                # Directories and dangling links named like images still get a row (an error
-                # row, from images.describe_path_problem): the user expected a file there.
-                yield rel, entry.path, ""
-            if is_dir:
-                try:
-                    identity = _identity(entry.path)
-                except OSError:
-                    continue
-                if identity not in visited:
-                    visited.add(identity)
-                    stack.append((rel, entry.path))
-
-
-def list_inputs(inputs: list[str]) -> list[InputFile]:
-    """Every file to read, sorted by output name (see the module docstring for naming)."""
-    found: dict[str, InputFile] = {}
-    for given in inputs:
-        if not os.path.lexists(given):
-            raise UsageError(f"input {given} does not exist")
-        if os.path.isdir(given):
-            prefix = ""
-            if len(inputs) > 1:
-                norm = _slashed(os.path.normpath(given))
-                prefix = "" if norm == "." else norm.rstrip("/") + "/"
-            for rel, path, problem in _walk(given):
-                found.setdefault(prefix + rel, InputFile(prefix + rel, path, problem))
-        else:
-            name = _slashed(given)
-            found.setdefault(name, InputFile(name, given))
-    return [found[name] for name in sorted(found)]
+    @property
+    def to_stdout(self) -> bool:
+        return self.output == "-"
 
 
 # ----------------------------------------------------------------------------------- reading
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, images.ImageError):
-        return _utf8_safe(str(exc))
+        return utf8_safe(str(exc))
     if isinstance(exc, MemoryError):
         return "out of memory while reading this file"
-    return _utf8_safe(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    return utf8_safe(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
 
 
-def _pages_of(item: InputFile, max_pixels: int) -> Iterator[PageImage]:
+def _pages_of(item: InputFile, max_pixels: int):
     if item.problem:
         raise images.ImageError(item.problem)
     problem = images.describe_path_problem(item.path)
     if problem:
         raise images.ImageError(problem)
-    yield from images.read_pages(item.path, max_pixels=max_pixels)
+    for page in images.read_pages(item.path, max_pixels=max_pixels):
+        height, width = page.gray.shape
+        if min(height, width) < MIN_TEXT_SIDE:
+            raise images.ImageError(f"image too small to hold text: {width}x{height} pixels")
+        yield page
 
 
 @dataclass
@@ -196,6 +125,7 @@ class _OpenFile:
     """A file whose pages are being read or are waiting for recognition."""
 
     item: InputFile
+    source: dict[str, Any] | None
     pages: list[PageResult] = field(default_factory=list)
     error: str = ""
     read_done: bool = False
@@ -208,198 +138,32 @@ class _OpenFile:
         return FileResult(self.item.name, STATUS_OK if has_lines else STATUS_EMPTY, "", pages)
 
 
-# ----------------------------------------------------------------------------------- signals
-
-class _SignalGuard:
-    """Turns SIGINT/SIGTERM into `_Interrupted`, but never in the middle of a journal write."""
-
-    def __init__(self) -> None:
-        self._critical = 0
-        self._pending = False
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _SignalGuard:
-        # signal.signal only works in the main thread; elsewhere Ctrl-C stays KeyboardInterrupt.
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-
-    def _handle(self, signum, frame) -> None:
-        if self._critical:
-            self._pending = True
-        else:
-            raise _Interrupted(signum)
-
-    @contextlib.contextmanager
-    def critical(self) -> Iterator[None]:
-        self._critical += 1
-        try:
-            yield
-        finally:
-            self._critical -= 1
-        if not self._critical and self._pending:
-            self._pending = False
-            raise _Interrupted()
-
-
-# ----------------------------------------------------------------------------------- journal
-
-class _Journal:
-    """Finished files, one JSON line each, indexed by name -> byte offset for the final write."""
-
-    def __init__(self, fh: IO[bytes], guard: _SignalGuard, seconds_before: float = 0.0):
-        self.fh = fh
-        self.guard = guard
-        self.index: dict[str, int] = {}
-        self.seconds_before = seconds_before
-
-    @classmethod
-    def read(cls, fh: IO[bytes], guard: _SignalGuard) -> tuple[_Journal, dict | None]:
-        """Index an existing journal; a torn last line (a crash mid-write) is cut off."""
-        journal = cls(fh, guard)
-        header = None
-        fh.seek(0)
-        offset = 0
-        for raw in fh:
-            if not raw.endswith(b"\n"):
-                break
-            try:
-                record = json.loads(raw)
-                if "journal" in record:
-                    header = record
-                else:
-                    file_from_dict(record)  # a record the final write could not use is torn
-                    journal.index[record["file"]] = offset
-                    journal.seconds_before = max(journal.seconds_before, float(record.get("t", 0)))
-            except (ValueError, KeyError, TypeError):
-                break
-            offset += len(raw)
-        fh.seek(offset)
-        fh.truncate()
-        return journal, header
-
-    def write_header(self, header: dict) -> None:
-        self._append([json.dumps(header, ensure_ascii=False)])
-
-    def add(self, results: list[FileResult], seconds: float) -> None:
-        lines = []
-        for result in results:
-            record = file_to_dict(result)
-            record["t"] = round(self.seconds_before + seconds, 3)
-            lines.append(json.dumps(record, ensure_ascii=False))
-        offsets = self._append(lines)
-        for result, offset in zip(results, offsets):
-            self.index[result.file] = offset
-
-    def _append(self, lines: list[str]) -> list[int]:
-        if not lines:
-            return []
-        with self.guard.critical():
-            self.fh.seek(0, io.SEEK_END)
-            offsets = []
-            position = self.fh.tell()
-            data = bytearray()
-            for line in lines:
-                encoded = (line + "\n").encode("utf-8")
-                offsets.append(position + len(data))
-                data += encoded
-            self.fh.write(data)
-            self.fh.flush()
-            os.fsync(self.fh.fileno())
-        return offsets
-
-    def results(self, names: list[str]) -> Iterator[FileResult]:
-        for name in names:
-            self.fh.seek(self.index[name])
-            record = json.loads(self.fh.readline())
-            yield file_from_dict(record)
-
-
-# ---------------------------------------------------------------------------------- progress
-
-class _Progress:
-    """tqdm on a terminal, else a log line every LOG_EVERY_FILES files / LOG_EVERY_SECONDS."""
-
-    def __init__(self, total: int, done: int, quiet: bool, progress: bool | None):
-        self.stream = sys.stderr
-        self.quiet = quiet
-        self.total, self.done = total, done
-        self.lines = self.errors = 0
-        self.start = self.last_log = time.monotonic()
-        self.bar = None
-        use_bar = progress if progress is not None else _isatty(self.stream)
-        if use_bar and not quiet:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, initial=done, unit="file", file=self.stream,
-                            dynamic_ncols=True)
-
-    def log(self, message: str) -> None:
-        if self.quiet:
-            return
-        if self.bar is not None:
-            self.bar.write(f"batch-ocr: {message}", file=self.stream)
-        else:
-            print(f"batch-ocr: {message}", file=self.stream, flush=True)
-
-    def finished(self, result: FileResult) -> None:
-        self.done += 1
-        self.lines += sum(len(page.lines) for page in result.pages)
-        if result.status == STATUS_ERROR:
-            self.errors += 1
-            self.log(f"error row for {result.file}: {result.error}")
-        if self.bar is not None:
-            self.bar.set_postfix(lines=self.lines, errors=self.errors, refresh=False)
-            self.bar.update(1)
-            return
-        now = time.monotonic()
-        if self.done % LOG_EVERY_FILES == 0 or now - self.last_log >= LOG_EVERY_SECONDS:
-            self.last_log = now
-            self.log(f"{self.done}/{self.total} files, {self.lines} lines, {self.errors} errors, "
-                     f"{now - self.start:.1f} s")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
-def _isatty(stream) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
-
-
-# ------------------------------------------------------------------------------- recognition
-
 class _Batcher:
     """Gathers pages from consecutive files into chunks, recognises them, journals finished files."""
 
-    def __init__(self, recognizer, segment: str, journal: _Journal, progress: _Progress,
-                 started: float):
+    def __init__(self, recognizer, segment: str, journal: Journal, progress: Progress,
+                 started: float, hash_sources: bool):
         self.recognizer = recognizer
         self.segment = segment
         self.journal = journal
         self.progress = progress
         self.started = started
+        self.hash_sources = hash_sources
         self.chunk: list[tuple[_OpenFile, int, Any]] = []
         self.chunk_pixels = 0
         self.waiting: list[_OpenFile] = []
 
     def run(self, todo: list[InputFile], max_pixels: int) -> None:
         for item in todo:
-            state = _OpenFile(item)
+            # Fingerprinted before reading: if the file changes while we read it, the next run
+            # sees a different size/mtime and reads it again.
+            source = None if item.problem else source_of(item.path, self.hash_sources)
+            state = _OpenFile(item, source)
             self.waiting.append(state)
             pages = _pages_of(item, max_pixels)
             while True:
                 try:
-                    page = next(pages, None)
+                    page: PageImage | None = next(pages, None)
                 except Exception as exc:  # one bad file never stops the batch
                     state.error = _reason(exc)
                     break
@@ -410,6 +174,7 @@ class _Batcher:
                 self.chunk_pixels += int(page.gray.size)
                 if len(self.chunk) >= PAGES_PER_CHUNK or self.chunk_pixels >= PIXELS_PER_CHUNK:
                     self.flush()
+            pages.close()
             state.read_done = True
             if len(self.waiting) >= FILES_PER_CHUNK:
                 self.flush()
@@ -440,239 +205,242 @@ class _Batcher:
                 state.pages[index].lines = list(lines)
         done = [state for state in self.waiting if state.read_done]
         self.waiting = [state for state in self.waiting if not state.read_done]
-        results = [state.result() for state in done]
+        results = [(state.result(), state.source) for state in done]
         self.journal.add(results, time.monotonic() - self.started)
-        for result in results:
+        for result, _ in results:
             self.progress.finished(result)
-
-
-# ------------------------------------------------------------------------------------ output
-
-def _output_problem(output: str) -> str | None:
-    if output == "-":
-        return None
-    if os.path.isdir(output):
-        return f"output {output} is a directory"
-    parent = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(parent):
-        return f"output directory {parent} does not exist"
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return f"cannot write to output directory {parent}"
-    return None
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _write_atomically(output: str, write) -> None:
-    """Write through `write(stream)` to a temporary file beside `output`, then rename it over."""
-    directory, base = os.path.split(os.path.abspath(output))
-    fd, temp_path = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        # mkstemp makes the file private; the output should get the usual permissions.
-        os.chmod(temp_path, 0o666 & ~_current_umask())
-        os.replace(temp_path, output)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_path)
-        raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-def _write_stdout(write) -> None:
-    sys.stdout.flush()
-    buffer = getattr(sys.stdout, "buffer", None)
-    if buffer is None:
-        write(sys.stdout)
-        sys.stdout.flush()
-        return
-    stream = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
-    try:
-        write(stream)
-        stream.flush()
-    finally:
-        stream.detach()  # leave sys.stdout's buffer open
 
 
 # ------------------------------------------------------------------------------------- job
 
 def _fail(message: str) -> None:
-    print(f"batch-ocr: error: {message}", file=sys.stderr, flush=True)
+    Progress(quiet=True, progress=False).fail(message)
 
 
-def _lock(path: str) -> int | None:
-    """An fd holding an exclusive flock on `path`, or None if another process holds it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
-
-
-def _journal_header(card: dict, segment: str) -> dict:
-    return {"journal": JOURNAL_VERSION, "model": card.get("name"),
-            "model_version": card.get("version"), "segment": segment}
+def _check_arguments(inputs: list[str], output: str, fmt: str | None, segment: str,
+                     batch_size: int, max_pixels: int, state: str | None, reprocess: bool,
+                     master: bool) -> str:
+    """The output format, or UsageError/FormatError for arguments that cannot work."""
+    fmt = format_for(output, fmt)
+    if segment not in SEGMENT_MODES:
+        raise UsageError(f"unknown segment mode {segment!r}; choose one of "
+                         f"{', '.join(SEGMENT_MODES)}")
+    if batch_size < 1 or max_pixels < 1:
+        raise UsageError("--batch-size and --max-pixels must be positive")
+    if not inputs:
+        raise UsageError("no INPUT given")
+    for given in inputs:
+        if not os.path.lexists(given):
+            raise UsageError(f"input {given} does not exist")
+    problem = output_problem(output)
+    if problem:
+        raise UsageError(problem)
+    if (reprocess or master) and not state:
+        raise UsageError(f"{'--reprocess' if reprocess else '--master'} needs --state")
+    if state:
+        if os.path.isdir(state):
+            raise UsageError(f"state {state} is a directory")
+        if not os.path.isdir(os.path.dirname(os.path.abspath(state))):
+            raise UsageError(f"directory of state {state} does not exist")
+        if output != "-" and os.path.abspath(state) == os.path.abspath(output):
+            raise UsageError("--state and OUTPUT must be different files")
+    return fmt
 
 
 def run_job(inputs: list[str], output: str, fmt: str | None = None, model: str = "printed",
             segment: str = "auto", batch_size: int = 32, resume: bool = False,
             quiet: bool = False, raw_text: bool = False, max_pixels: int = 100_000_000,
-            recognizer=None, progress: bool | None = None) -> int:
+            recognizer=None, progress: bool | None = None, state: str | None = None,
+            reprocess: bool = False, master: bool = False) -> int:
     """Read every image under `inputs` and write one CSV/JSON/JSONL `output` ('-' = stdout).
 
     Returns the exit code of DESIGN.md: 0 all read, 1 some files failed, 2 usage / model /
-    output path problem, 3 another run holds the lock, 130 interrupted (SIGINT or SIGTERM).
-    `recognizer` replaces `load_model(model)` (tests inject fakes); `progress` forces the tqdm bar
-    on or off (default: on when stderr is a terminal).
+    output / state problem, 3 another run holds the lock of the output or the state, 130
+    interrupted (SIGINT or SIGTERM). `state` is a SQLite file of what earlier runs read: only
+    new and changed files are read, and written unless `master` asks for every file;
+    `reprocess` reads every file again. `recognizer` replaces `load_model(model)` (tests inject
+    fakes); `progress` forces the tqdm bar on or off (default: on when stderr is a terminal).
     """
     try:
-        fmt = format_for(output, fmt)
-        if segment not in SEGMENT_MODES:
-            raise UsageError(f"unknown segment mode {segment!r}; choose one of "
-                             f"{', '.join(SEGMENT_MODES)}")
-        if batch_size < 1 or max_pixels < 1:
-            raise UsageError("--batch-size and --max-pixels must be positive")
-        if not inputs:
-            raise UsageError("no INPUT given")
-        for given in inputs:
-            if not os.path.lexists(given):
-                raise UsageError(f"input {given} does not exist")
-        problem = _output_problem(output)
-        if problem:
-            raise UsageError(problem)
+        fmt = _check_arguments(inputs, output, fmt, segment, batch_size, max_pixels, state,
+                               reprocess, master)
     except (FormatError, UsageError) as exc:
         _fail(str(exc))
         return EXIT_USAGE
+    options = _Options(list(inputs), output, fmt, model, segment, batch_size, resume, raw_text,
+                       max_pixels, state, reprocess, master)
 
-    to_stdout = output == "-"
-    lock_fd = None
-    if not to_stdout:
-        try:
-            lock_fd = _lock(output + LOCK_SUFFIX)
-        except OSError as exc:
-            _fail(f"cannot create lock file {output + LOCK_SUFFIX}: {exc.strerror}")
-            return EXIT_USAGE
-        if lock_fd is None:
-            _fail(f"another batch-ocr run is writing {output} (lock {output + LOCK_SUFFIX} is "
-                  "held); not starting a second one")
-            return EXIT_LOCKED
+    locks: list[int] = []
     try:
-        with _SignalGuard() as guard:
-            return _run_locked(inputs, output, fmt, model, segment, batch_size, resume, quiet,
-                               raw_text, max_pixels, recognizer, progress, guard)
+        for target, what in ((output, "output"), (state, "state")):
+            if not target or target == "-":
+                continue
+            lock_path = target + LOCK_SUFFIX
+            try:
+                fd = try_lock(lock_path)
+            except OSError as exc:
+                _fail(f"cannot create lock file {lock_path}: {exc.strerror}")
+                return EXIT_USAGE
+            if fd is None:
+                _fail(f"another batch-ocr run is using the {what} {target} (lock {lock_path} is "
+                      "held); not starting a second one")
+                return EXIT_LOCKED
+            locks.append(fd)
+        with SignalGuard() as guard:
+            return _Run(options, Progress(quiet, progress), guard).run(recognizer)
     finally:
-        if lock_fd is not None:
-            os.close(lock_fd)  # closing releases the flock
+        for fd in locks:
+            os.close(fd)  # closing releases the flock
 
 
-def _run_locked(inputs, output, fmt, model, segment, batch_size, resume, quiet, raw_text,
-                max_pixels, recognizer, progress, guard: _SignalGuard) -> int:
-    started = time.monotonic()
-    to_stdout = output == "-"
-    journal_path = output + JOURNAL_SUFFIX
-    progress_bar: _Progress | None = None
-    journal_fh: IO[bytes] | None = None
+class _Run:
+    """One locked run; `run` returns the exit code."""
 
-    def note(message: str) -> None:
-        if not quiet:
-            print(f"batch-ocr: {message}", file=sys.stderr, flush=True)
+    def __init__(self, options: _Options, progress: Progress, guard: SignalGuard):
+        self.options = options
+        self.progress = progress
+        self.guard = guard
+        self.started = time.monotonic()
+        self.journal_path = options.output + JOURNAL_SUFFIX
+        self.journal_fh: IO[bytes] | None = None
+        self.state: State | None = None
 
-    try:
+    def run(self, recognizer) -> int:
+        options = self.options
+        try:
+            return self._run(recognizer)
+        except (StateError, UsageError) as exc:
+            self.progress.fail(str(exc))
+            return EXIT_USAGE
+        except OSError as exc:
+            # Per-file read errors never get here; this is the journal or the output failing.
+            where = "to stdout" if options.to_stdout else options.output
+            self.progress.fail(f"cannot write {where}: {exc}")
+            return EXIT_USAGE
+        except (Interrupted, KeyboardInterrupt):
+            if options.to_stdout:
+                self.progress.fail("interrupted")
+            else:
+                self.progress.fail(f"interrupted; {options.output} is unchanged, finished files "
+                                   f"are kept in {self.journal_path}: rerun with --resume to "
+                                   "continue")
+            return EXIT_INTERRUPTED
+        finally:
+            self.progress.close()
+            if self.journal_fh is not None:
+                self.journal_fh.close()
+            if self.state is not None:
+                self.state.close()
+
+    def _run(self, recognizer) -> int:
+        options = self.options
         if recognizer is None:
             from batch_ocr.recognizer import ModelError, load_model
 
             try:
-                recognizer = load_model(model)
+                recognizer = load_model(options.model)
             except (ModelError, OSError) as exc:
-                _fail(str(exc))
+                self.progress.fail(str(exc))
                 return EXIT_USAGE
-        recognizer.batch_size = batch_size
+        recognizer.batch_size = options.batch_size
         card = dict(getattr(recognizer, "card", {}) or {})
-        header = _journal_header(card, segment)
 
-        try:
-            listing = list_inputs(inputs)
-        except UsageError as exc:
-            _fail(str(exc))
-            return EXIT_USAGE
+        listing = list_inputs(options.inputs)
+        paths = {item.name: item.path for item in listing}
+        if not options.to_stdout:
+            for path in remove_stale_temps(options.output):
+                self.progress.log(f"removed {path} left by a run that was killed")
+        if options.state_path:
+            self.state = State(options.state_path,
+                               Settings(card.get("name"), card.get("version"), options.segment))
+        journal = self._open_journal(journal_header(card, options.segment), paths)
 
-        if to_stdout:
-            if resume:
-                note("--resume has no effect when writing to stdout")
-            journal_fh = tempfile.TemporaryFile()
-            journal = _Journal(journal_fh, guard)
-            journal.write_header(header)
+        todo, unchanged = [], 0
+        for item in listing:
+            if item.name in journal.index:
+                continue
+            if (self.state is not None and not options.reprocess
+                    and self.state.unchanged(item.name, item.path)):
+                unchanged += 1
+                continue
+            todo.append(item)
+        if unchanged:
+            self.progress.log(f"{unchanged} files unchanged since they were read "
+                              f"(state {options.state_path})")
+        already = len(listing) - unchanged - len(todo)
+        self.progress.begin(total=already + len(todo), done=already)
+        _Batcher(recognizer, options.segment, journal, self.progress, self.started,
+                 hash_sources=self.state is not None).run(todo, options.max_pixels)
+        self.progress.close()
+
+        if options.master:
+            names = [item.name for item in listing]
         else:
-            fd = os.open(journal_path, os.O_RDWR | os.O_CREAT, 0o666)
-            journal_fh = os.fdopen(fd, "r+b")
-            journal, old_header = _Journal.read(journal_fh, guard)
-            if resume and old_header is not None and old_header != header:
-                _fail(f"{journal_path} was written with model {old_header.get('model')} "
-                      f"{old_header.get('model_version')}, segment {old_header.get('segment')}; "
-                      "run without --resume to start over")
-                return EXIT_USAGE
-            if resume and old_header is not None:
-                note(f"resuming: {len(journal.index)} files already done")
-            else:
-                if old_header is not None or journal.index:
-                    note(f"discarding {journal_path} of an unfinished run "
-                         "(pass --resume to continue it)")
-                elif resume:
-                    note("nothing to resume; starting from the beginning")
-                journal_fh.seek(0)
-                journal_fh.truncate()
-                journal = _Journal(journal_fh, guard)
-                journal.write_header(header)
+            names = [item.name for item in listing if item.name in journal.index]
+        summary = SummaryCounter(seconds_before=journal.seconds_before, started=self.started)
 
-        todo = [item for item in listing if item.name not in journal.index]
-        progress_bar = _Progress(len(listing), len(listing) - len(todo), quiet, progress)
-        _Batcher(recognizer, segment, journal, progress_bar, started).run(todo, max_pixels)
-        progress_bar.close()
-
-        summary = SummaryCounter(seconds_before=journal.seconds_before, started=started)
-        names = [item.name for item in listing]
+        def results() -> Iterator[FileResult]:
+            for name in names:
+                # Only --master writes names that are not journaled: unchanged files.
+                yield journal.result(name) if name in journal.index else self.state.result(name)
 
         def write(stream) -> None:
-            write_results(fmt, journal.results(names), stream, card, summary, raw_text=raw_text)
+            write_results(options.fmt, results(), stream, card, summary,
+                          raw_text=options.raw_text)
 
-        if to_stdout:
-            _write_stdout(write)
+        if options.to_stdout:
+            write_stdout(write)
         else:
-            _write_atomically(output, write)
-            journal_fh.close()
-            journal_fh = None
-            os.unlink(journal_path)
-        note(f"{summary.files} files: {summary.ok} ok, {summary.empty} empty, "
-             f"{summary.error} error; {summary.lines} lines in {summary.seconds:.1f} s"
-             + ("" if to_stdout else f" -> {output}"))
+            write_atomically(options.output, write)
+        if self.state is not None:
+            with self.guard.critical():
+                self.state.commit(journal.records(), present=set(paths))
+        self.journal_fh.close()
+        self.journal_fh = None
+        if not options.to_stdout:
+            os.unlink(self.journal_path)
+        self.progress.log(
+            f"{summary.files} files: {summary.ok} ok, {summary.empty} empty, {summary.error} "
+            f"error; {summary.lines} lines in {summary.seconds:.1f} s"
+            + ("" if options.to_stdout else f" -> {options.output}"))
         return EXIT_SOME_ERRORS if summary.error else EXIT_OK
-    except OSError as exc:
-        # Per-file read errors never get here; this is the journal or the output failing.
-        _fail(f"cannot write {output if not to_stdout else 'to stdout'}: {exc}")
-        return EXIT_USAGE
-    except (_Interrupted, KeyboardInterrupt):
-        if progress_bar is not None:
-            progress_bar.close()
-        if to_stdout:
-            _fail("interrupted")
-        else:
-            _fail(f"interrupted; {output} is unchanged, finished files are kept in "
-                  f"{journal_path}: rerun with --resume to continue")
-        return EXIT_INTERRUPTED
-    finally:
-        if journal_fh is not None:
-            journal_fh.close()
+
+    def _open_journal(self, header: dict[str, Any], paths: dict[str, str]) -> Journal:
+        """A fresh journal, or with --resume the existing one (less files changed since)."""
+        options = self.options
+        if options.to_stdout:
+            if options.resume:
+                self.progress.log("--resume has no effect when writing to stdout")
+            self.journal_fh = tempfile.TemporaryFile()
+            journal = Journal(self.journal_fh, self.guard)
+            journal.write_header(header)
+            return journal
+
+        def still_valid(record: dict[str, Any]) -> bool:
+            name = record["file"]
+            if name not in paths:
+                return False
+            source = record.get("source")
+            return source is None or same_stat(source, paths[name])
+
+        fd = os.open(self.journal_path, os.O_RDWR | os.O_CREAT, 0o666)
+        self.journal_fh = os.fdopen(fd, "r+b")
+        journal, old_header = Journal.read(self.journal_fh, self.guard, keep=still_valid)
+        if options.resume and old_header is not None and old_header != header:
+            raise UsageError(
+                f"{self.journal_path} was written with model {old_header.get('model')} "
+                f"{old_header.get('model_version')}, segment {old_header.get('segment')}; "
+                "run without --resume to start over")
+        if options.resume and old_header is not None:
+            self.progress.log(f"resuming: {len(journal.index)} files already done")
+            return journal
+        if old_header is not None or journal.index:
+            self.progress.log(f"discarding {self.journal_path} of an unfinished run "
+                              "(pass --resume to continue it)")
+        elif options.resume:
+            self.progress.log("nothing to resume; starting from the beginning")
+        self.journal_fh.seek(0)
+        self.journal_fh.truncate()
+        journal = Journal(self.journal_fh, self.guard)
+        journal.write_header(header)
+        return journal

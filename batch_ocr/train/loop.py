@@ -49,6 +49,8 @@ class TrainOptions:
     checkpoint_minutes: float = 5.0
     seed: int = 0
     notes: dict = field(default_factory=dict)
+    # Overrides of SRNConfig fields (e.g. a smaller network for quick experiments and tests).
+    architecture: dict = field(default_factory=dict)
 
 
 def resolve_charset(name: str) -> str:
@@ -89,7 +91,8 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         _setup_logging(self.run_dir)
         self.charset = Charset(resolve_charset(options.charset))
-        self.config = SRNConfig(height=options.height, vocab_size=self.charset.vocab_size)
+        self.config = SRNConfig(**{**options.architecture, "height": options.height,
+                                   "vocab_size": self.charset.vocab_size})
         if options.init_from:
             from batch_ocr.recognizer import resolve_model_dir
 

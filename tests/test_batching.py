@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from batch_ocr.batching import (crop_with_margin, plan_batches, prepare_crop, resize_to_height,
+                                to_dark_on_light, to_model_input)
+
+
+def _text_like(height=20, width=120, dark_text=True):
+    rng = np.random.default_rng(0)
+    image = np.full((height, width), 235, np.uint8)
+    image[5:15, 10:110][rng.random((10, 100)) < 0.3] = 20
+    return image if dark_text else 255 - image
+
+
+def test_polarity_is_normalised_to_dark_text_on_light_paper():
+    dark = _text_like()
+    assert np.array_equal(to_dark_on_light(dark), dark)
+    assert np.array_equal(to_dark_on_light(255 - dark), dark)
+
+
+def test_short_bold_word_keeps_its_polarity():
+    # Ink covering more than half of the crop must not flip it: the light border decides.
+    image = np.full((30, 40), 240, np.uint8)
+    image[3:27, 3:37] = 10
+    assert np.array_equal(to_dark_on_light(image), image)
+
+
+@pytest.mark.parametrize("shape", [(10, 50), (64, 300), (32, 32), (100, 7)])
+def test_resize_keeps_aspect_ratio(shape):
+    out = resize_to_height(np.full(shape, 200, np.uint8), 32)
+    assert out.shape[0] == 32
+    assert abs(out.shape[1] - shape[1] * 32 / shape[0]) <= 1
+
+
+def test_crop_with_margin_pads_outside_the_image_with_background():
+    page = np.full((50, 50), 230, np.uint8)
+    page[0:10, 0:10] = 0
+    crop = crop_with_margin(page, (0, 0, 10, 10), margin=0.5)
+    assert crop.shape == (20, 20)
+    assert crop[0, 0] == 230 and crop[10, 10] == 0
+
+
+def test_prepare_crop_gives_model_height_dark_on_light():
+    page = 255 - _text_like(40, 300)
+    crop = prepare_crop(page, (10, 5, 280, 30), 32)
+    assert crop.shape[0] == 32 and crop.dtype == np.uint8
+    assert np.median(crop) > 128
+
+
+def test_model_input_pads_only_to_the_batch_widest_with_blank_paper():
+    crops = [np.full((32, w), 255, np.uint8) for w in (10, 30, 20)]
+    crops[1][:, :] = 0
+    batch, widths = to_model_input(crops)
+    assert batch.shape == (3, 32, 30, 1)
+    assert list(widths) == [10, 30, 20]
+    assert batch[0, :, 10:].max() == 0.0  # padding is blank
+    assert batch[1].min() == 1.0  # full ink
+
+
+def test_plan_batches_covers_every_crop_once_and_groups_by_width():
+    rng = np.random.default_rng(1)
+    widths = list(rng.integers(20, 900, 500))
+    batches = plan_batches(widths, 32)
+    flat = sorted(i for b in batches for i in b)
+    assert flat == list(range(500))
+    assert all(len(b) <= 32 for b in batches)
+    used = sum(widths)
+    padded = sum(len(b) * max(widths[i] for i in b) for b in batches)
+    assert 1 - used / padded < 0.15
