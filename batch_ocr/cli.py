@@ -91,7 +91,8 @@ def main() -> None:
 CONFIG_KEYS = {
     "input": "inputs", "inputs": "inputs", "output": "output", "format": "fmt", "model": "model",
     "segment": "segment", "batch_size": "batch_size", "resume": "resume", "quiet": "quiet",
-    "raw_text": "raw_text", "max_pixels": "max_pixels",
+    "raw_text": "raw_text", "max_pixels": "max_pixels", "state": "state",
+    "reprocess": "reprocess", "master": "master",
 }
 
 
@@ -149,7 +150,7 @@ def _merge_config(ctx: click.Context, options: dict[str, Any]) -> dict[str, Any]
         except click.BadParameter as exc:
             raise click.BadParameter(f"{name.replace('_', '-')} = {raw!r} in {config_path}: "
                                      f"{exc.message}", param_hint="'--config'") from exc
-        if name == "output":
+        if name in ("output", "state"):
             value = _resolve_relative(value, base)
         elif name == "model" and (base / value).is_dir():
             value = str(base / value)
@@ -177,13 +178,20 @@ def _merge_config(ctx: click.Context, options: dict[str, Any]) -> dict[str, Any]
               help="Write CSV cells as read: no ' before cells a spreadsheet would run as formulas.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=100_000_000, show_default=True,
               help="Refuse (error row) images with more pixels than this.")
+@click.option("--state", metavar="STATE.sqlite",
+              help="Remember what was read; read only new or changed files (nightly runs).")
+@click.option("--reprocess", is_flag=True,
+              help="With --state: read every file again (and refresh the state).")
+@click.option("--master", is_flag=True,
+              help="With --state: OUTPUT holds every file under INPUT, not only the ones read "
+                   "now (unchanged files' rows come from the state).")
 @click.pass_context
 def run_command(ctx: click.Context, **options: Any) -> None:
     """Read every image under INPUT (directories are walked recursively) into OUTPUT.
 
     Exit status: 0 all files read, 1 some files failed (see the error column), 2 usage, model or
-    output problem, 3 another run holds the lock on OUTPUT, 130 interrupted (SIGINT or SIGTERM;
-    --resume continues).
+    output problem, 3 another run holds the lock on OUTPUT or STATE, 130 interrupted (SIGINT or
+    SIGTERM; --resume continues).
     """
     options = _merge_config(ctx, options)
     if not options["inputs"]:
@@ -196,7 +204,8 @@ def run_command(ctx: click.Context, **options: Any) -> None:
         inputs=list(options["inputs"]), output=options["output"], fmt=options["fmt"],
         model=options["model"], segment=options["segment"], batch_size=options["batch_size"],
         resume=options["resume"], quiet=options["quiet"], raw_text=options["raw_text"],
-        max_pixels=options["max_pixels"],
+        max_pixels=options["max_pixels"], state=options["state"],
+        reprocess=options["reprocess"], master=options["master"],
     )
     ctx.exit(code)
 

@@ -79,27 +79,66 @@ def evaluate(labels_csv: str | Path, model: str = "printed", segment: str = "lin
             "cer": cer([predictions[i] for i in idx], [references[i] for i in idx]),
             "line_accuracy": line_accuracy([predictions[i] for i in idx], [references[i] for i in idx]),
         }
-    if "length" in labels.columns:
-        report["by_length"] = {}
-        for length, group in labels.groupby("length"):
-            idx = list(group.index)
-            report["by_length"][str(length)] = line_accuracy([predictions[i] for i in idx],
-                                                             [references[i] for i in idx])
+    # Accuracy by reference length: exact lengths for short strings (digit strings, codes), ranges
+    # of ten for longer lines.
+    lengths = labels["text"].str.len()
+    buckets = lengths.astype(str) if lengths.max() <= 12 else (
+        ((lengths - 1) // 10 * 10 + 1).astype(str) + "-" + ((lengths - 1) // 10 * 10 + 10).astype(str))
+    report["by_length"] = {}
+    for bucket, group in sorted(labels.groupby(buckets), key=lambda kv: int(kv[0].split("-")[0])):
+        idx = list(group.index)
+        report["by_length"][bucket] = {
+            "lines": len(idx),
+            "cer": cer([predictions[i] for i in idx], [references[i] for i in idx]),
+            "line_accuracy": line_accuracy([predictions[i] for i in idx], [references[i] for i in idx]),
+        }
     report["errors"] = [{"file": f, "text": r, "read": p} for f, r, p, ok
                         in zip(labels["file"], references, predictions, right) if not ok][:50]
     return report
 
 
+def record_in_card(model: str, name: str, report: dict, data_note: str) -> None:
+    """Keep a model's held-out figures with the model: card.json gets evaluations[name]."""
+    from batch_ocr.recognizer import resolve_model_dir
+
+    card_path = resolve_model_dir(model) / "card.json"
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    summary = {k: v for k, v in report.items() if k not in ("errors", "labels")}
+    summary["data"] = data_note or report.get("labels", "")
+    card.setdefault("evaluations", {})[name] = summary
+    card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 @click.command("eval")
-@click.argument("labels_csv", type=click.Path(exists=True, dir_okay=False))
+@click.argument("labels_csv", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--pages", "pages_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Whole pages instead: GT_DIR holds images with NAME.txt ground truth (lines in reading order).")
 @click.option("--model", default="printed", show_default=True, help="Shipped model name or model directory.")
-@click.option("--segment", type=click.Choice(["auto", "page", "line"]), default="line", show_default=True,
-              help="line for crops (the default), page or auto for whole pages.")
+@click.option("--segment", type=click.Choice(["auto", "page", "line"]), default=None,
+              help="Default: line for labelled crops, page with --pages.")
+@click.option("--against-tesseract", is_flag=True, help="With --pages: Tesseract on the same pages, side by side.")
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write the JSON report here too.")
-def eval_command(labels_csv: str, model: str, segment: str, batch_size: int, output: str | None) -> None:
-    """CER, line accuracy, CER by category and confidence AUROC on labelled images (JSON)."""
-    report = evaluate(labels_csv, model, segment, batch_size)
+@click.option("--record-as", default=None,
+              help="Store the summary in the model directory's card.json under evaluations.NAME.")
+@click.option("--data-note", default="", help="With --record-as: what the labelled data is.")
+def eval_command(labels_csv: str | None, pages_dir: str | None, model: str, segment: str | None,
+                 against_tesseract: bool, batch_size: int, output: str | None,
+                 record_as: str | None, data_note: str) -> None:
+    """CER, line accuracy, CER by category and confidence AUROC on labelled crops (LABELS.csv), or
+    page CER in reading order and order-free word F1 on whole pages (--pages GT_DIR). JSON out."""
+    if bool(labels_csv) == bool(pages_dir):
+        raise click.UsageError("give either LABELS_CSV or --pages GT_DIR")
+    if pages_dir:
+        from batch_ocr.page_eval import evaluate_pages, tesseract_pages
+
+        report = evaluate_pages(pages_dir, model, segment or "page", batch_size)
+        if against_tesseract:
+            report = {"batch_ocr": report, "tesseract": tesseract_pages(pages_dir)}
+    else:
+        report = evaluate(labels_csv, model, segment or "line", batch_size)
+    if record_as:
+        record_in_card(model, record_as, report, data_note)
     text = json.dumps(report, indent=2, ensure_ascii=False)
     if output:
         Path(output).write_text(text + "\n", encoding="utf-8")

@@ -139,7 +139,7 @@ class _OpenFile:
 
 
 class _Batcher:
-    """Gathers pages from consecutive files into chunks, recognises them, journals finished files."""
+    """Gathers pages of consecutive files into chunks, recognises them, journals finished files."""
 
     def __init__(self, recognizer, segment: str, journal: Journal, progress: Progress,
                  started: float, hash_sources: bool):
@@ -176,7 +176,9 @@ class _Batcher:
                     self.flush()
             pages.close()
             state.read_done = True
-            if len(self.waiting) >= FILES_PER_CHUNK:
+            # With no pages pending, every waiting file is finished: journal them now rather
+            # than with the next chunk, so a kill loses as little work as possible.
+            if not self.chunk or len(self.waiting) >= FILES_PER_CHUNK:
                 self.flush()
         self.flush()
 

@@ -39,6 +39,7 @@ class SignalGuard:
     def __init__(self) -> None:
         self._critical = 0
         self._pending = False
+        self._fired = False
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> SignalGuard:
@@ -53,9 +54,14 @@ class SignalGuard:
             signal.signal(signum, handler)
 
     def _handle(self, signum: int, frame: object) -> None:
+        # One stop request is enough: a second signal (systemd signals the whole process group,
+        # and a wrapper script may forward the same signal) must not break off the clean-up.
+        if self._fired:
+            return
         if self._critical:
             self._pending = True
         else:
+            self._fired = True
             raise Interrupted(signum)
 
     @contextlib.contextmanager
@@ -67,6 +73,7 @@ class SignalGuard:
             self._critical -= 1
         if not self._critical and self._pending:
             self._pending = False
+            self._fired = True
             raise Interrupted()
 
 

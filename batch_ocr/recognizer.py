@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from batch_ocr.batching import plan_batches, prepare_crop, to_model_input
+from batch_ocr.batching import plan_batches, resize_to_height, to_dark_on_light, to_model_input
 from batch_ocr.charset import EOS, NUM_SPECIAL, Charset
 from batch_ocr.records import CharConfidence, LineRegion, LineResult
 
@@ -118,14 +118,16 @@ class Recognizer(CropReader):
 
     def read_pages(self, pages: list[np.ndarray], segment: str = "auto") -> list[list[LineResult]]:
         """Lines for each page, recognising every page's pieces in shared batches."""
+        from batch_ocr.deskew import deskewed_crops
         from batch_ocr.segment import find_lines
 
         layouts: list[list[LineRegion]] = [find_lines(page, segment) for page in pages]
         crops, owners = [], []
         for page_index, (page, regions) in enumerate(zip(pages, layouts)):
-            for line_index, region in enumerate(regions):
-                for piece in region.pieces:
-                    crops.append(prepare_crop(page, piece, self.height))
+            # Tilted pages are rotated level once, so a piece never picks up its neighbour lines.
+            for line_index, piece_crops in enumerate(deskewed_crops(page, regions)):
+                for crop in piece_crops:
+                    crops.append(resize_to_height(to_dark_on_light(crop), self.height))
                     owners.append((page_index, line_index))
         readings = self.read_crops(crops) if crops else []
         grouped: dict[tuple[int, int], list[CropReading]] = {}

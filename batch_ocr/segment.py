@@ -1,26 +1,28 @@
-"""Page -> text lines -> pieces: binarisation, connected components, XY-cut reading order.
+"""Page -> text lines -> pieces: binarisation, deskew, connected components, XY-cut reading order.
 
 Every size threshold is a multiple of `text_height`, the median height of the letter-sized ink
 components, so the same rules hold from 8 px to 80 px x-height. The stages:
 
-1. `binarise`: polarity from the sign of strong deviations from a local median (text is the
-   minority class), uneven illumination divided out by that median background, then Otsu clamped
-   to stay clear of the paper's noise (a blank or noise-only page yields no ink at all).
+1. `binarize.flatten`: polarity, uneven light and tinted paper divided out, clamped Otsu.
 2. Components are sorted into *specks* (dropped), *marks* (dots, accents, punctuation: attached to
-   a nearby line but never start one), *letters* and *oversize* (pictures, bars, rules: dropped).
-3. The text's tilt (up to 8 degrees) is the shear that stacks letter centres into the fullest
-   rows; layout then works on sheared coordinates, so tilted lines stay whole.
+   a nearby line but never start one), *letters* and *non-text*: oversize or solid components
+   (pictures, bars, rules) and everything inside a picture area (mid-tone regions, or the box of a
+   large picture component) is dropped.
+3. Skew: the angle (up to +-15 degrees, `deskew.skew_angle`) that stacks letter centres into the
+   fullest rows. Beyond `_ROTATE_MIN_DEG` the ink mask is rotated level and layout runs in that
+   deskewed frame (boxes are mapped back; see deskew.py for the crop contract); smaller tilts are
+   handled by shearing component coordinates level, which keeps boxes tight to the ink.
 4. Pages: a recursive XY-cut on letter boxes gives blocks in reading order (wide vertical gutters
    make columns, left before right; wide horizontal gaps separate paragraphs). Inside a block,
    letters are clustered into lines by vertical overlap, tallest first so lines are seeded by
-   full-height letters rather than by quotes or hyphens.
+   full-height letters rather than by quotes or hyphens. A letter spanning two or more lines at
+   their left edge is a drop capital: it becomes the first piece of the top line it spans.
 5. Each line wider than `MAX_PIECE_ASPECT` times its height is split at word gaps (or, inside a
    very long word, at the emptiest column) so the recogniser never sees an over-long crop.
 
-Known limits: no picture detection beyond oversize/solid components (a textured photo becomes
-spurious lines); columns need a white gutter running through the whole block; tilt beyond 8
-degrees, curved lines and vertical text are not handled; a cut inside a word (only when no word
-gap fits) makes the joined text contain a space there.
+Known limits: columns need a white gutter running through the whole block; curved lines and
+vertical text are not handled (quarter turns: `deskew.rotation_candidates`); a cut inside a word
+(only when no word gap fits) and a drop capital make the joined text contain a space there.
 """
 from __future__ import annotations
 
@@ -29,7 +31,12 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from batch_ocr.binarize import Flattened, binarise, flatten, picture_mask
+from batch_ocr.deskew import (MAX_SKEW_DEG, DeskewTransform, box_to_original, deskew_transform,
+                              hull_box, points_to_original, rotate_image, skew_angle)
 from batch_ocr.records import Box, LineRegion
+
+__all__ = ["MAX_PIECE_ASPECT", "MODES", "binarise", "find_lines", "letter_centres"]
 
 # The widest piece (width / ink height) the recogniser reads reliably. Its training lines are
 # mostly 5..30 characters (at most 40): 16 line heights hold about 35 mixed-case characters, or
@@ -41,16 +48,13 @@ MODES = ("auto", "page", "line")
 # Below this height a component cannot be a letter the recogniser reads (x-height >= 8 px is the
 # supported range; 4 px leaves room for small letters of mixed-size lines).
 _MIN_LETTER_PX = 4
-# Background and polarity are estimated on a copy at most this large: cheap and smooth enough.
-_WORK_SIZE = 512
-# Ink must be at least this many grey levels darker than the paper (after flattening).
-_MIN_CONTRAST = 30.0
 
 # Thresholds in units of text height.
 _SPECK_SIZE = 0.12  # components smaller than this in area (squared) are noise
 _LETTER_MIN = 0.35  # shorter components are marks (dots, accents, hyphens, commas)
 _TALL_LETTER = 2.5  # taller letters join lines only after normal letters have seeded them
-_OVERSIZE = 6.0  # taller components are pictures, frames or vertical rules
+_OVERSIZE = 10.0  # taller components are pictures or frames (a 3-line drop capital is ~8)
+_VERTICAL_RULE = 4.0  # a component this tall and thinner than _LETTER_MIN*2 is a vertical rule
 _RULE_LENGTH = 12.0  # a component this wide and thinner than _LETTER_MIN*2 is a horizontal rule
 _SOLID_WIDTH = 4.0  # a component this wide and more than half ink is a picture or bar
 _GUTTER = 1.2  # a white vertical gap at least this wide can separate columns ...
@@ -58,9 +62,15 @@ _COLUMN_MIN_WIDTH = 10.0  # ... if both sides are this wide (receipt prices are 
 _COLUMN_MIN_HEIGHT = 3.0  # ... and the block holds more than one line
 _PARAGRAPH_GAP = 1.0  # white horizontal gaps at least this tall separate blocks
 _LINE_OVERLAP = 0.5  # a letter joins a line when it overlaps its band by this share of the smaller
+_TALL_LINE = 3.0  # in units of the median line height: few-letter lines this tall are picture
 _FRAGMENT = 0.6  # in units of the median line height: shorter one- or two-letter lines are marks
-_MAX_SKEW_DEG = 8.0  # pages tilted more than this need deskewing before segmentation
+_MAX_SHEAR_DEG = 8.0  # single lines and the residual tilt after rotation are sheared level
+_ROTATE_MIN_DEG = 3.5  # pages tilted more than this are rotated level before layout; less
+# is sheared level, which keeps boxes tight to the ink and pieces inside their line box
+_RESIDUAL_DEG = 1.5  # tilt left after rotating by the estimated angle
 _SKEW_STEP_DEG = 0.25
+_PICTURE_FILL = 0.15  # an oversize component this full of ink is a picture: its box is no text
+_DROP_CAP_LINES = 2  # a tall letter spanning this many lines at their left edge is an initial
 _MIN_SKEW_LETTERS = 8
 _MARK_REACH = 1.0  # marks attach to a line within this distance (horizontal) ...
 _MARK_REACH_Y = 0.6  # ... and this share of the line's height (vertical)
@@ -94,6 +104,7 @@ class _Line:
     top: int
     bottom: int
     marks: list[int]
+    initial: int | None = None  # a drop capital: the line's first piece, not part of its band
 
 
 def find_lines(gray: np.ndarray, mode: str = "auto") -> list[LineRegion]:
@@ -101,68 +112,68 @@ def find_lines(gray: np.ndarray, mode: str = "auto") -> list[LineRegion]:
 
     `mode`: 'line' reads the whole image as one line, 'page' runs layout analysis, 'auto' picks
     per image (one line found, or an image barely taller than its text, reads as 'line').
-    Boxes are tight around the ink, in the image's pixels. A blank image gives [].
+    Boxes are in the image's pixels: tight around the ink of level or slightly tilted lines; for
+    a page tilted by more than `_ROTATE_MIN_DEG` the region's `angle` is set, its box is the hull
+    of the level line box turned back, and its pieces follow the contract of deskew.py (crop them
+    with `deskew.deskewed_crops`). A blank image gives [].
     """
     if mode not in MODES:
         raise ValueError(f"segment mode must be one of {', '.join(MODES)}, not {mode!r}")
     gray = _as_gray(gray)
-    ink = binarise(gray)
-    if ink is None:
+    page = flatten(gray)
+    if page is None:
         return []
-    comps = _components(ink)
+    comps = _components(page.ink)
     text_height = _text_height(comps)
     if text_height is None:
         return []
     if mode == "line" or (mode == "auto" and gray.shape[0] <= _SINGLE_LINE_HEIGHT * text_height):
         return _single_line(comps, text_height)
-    lines = _page_lines(comps, text_height)
+    lines = _tilted_page_lines(page, comps, text_height)
+    if lines is None:
+        lines = _page_lines(comps, text_height, _non_text(page, comps, text_height))
     if mode == "auto" and len(lines) <= 1:
         return _single_line(comps, text_height)
     return lines
 
 
-def binarise(gray: np.ndarray) -> np.ndarray | None:
-    """uint8 (H, W) image -> bool ink mask (True = ink) for either polarity and uneven lighting,
-    or None when nothing stands out from the background (uniform or noise-only images)."""
-    height, width = gray.shape
-    if min(height, width) < 3:
+def letter_centres(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """Centres (x, y) of the letter-sized ink components and the text height, or None when the
+    image has no text; what skew and orientation estimates work from."""
+    ink = binarise(_as_gray(gray))
+    if ink is None:
         return None
-    scale = min(1.0, _WORK_SIZE / max(height, width))
-    if scale < 1.0:
-        size = (max(3, round(width * scale)), max(3, round(height * scale)))
-        small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-    else:
-        small = gray
-    # A median window far larger than a letter sees mostly paper, so it estimates the background
-    # under the text; a quarter of the image follows shading gradients but not strokes.
-    window = max(3, max(small.shape) // 4) | 1
-    background = cv2.medianBlur(small, window).astype(np.float32)
-    deviation = small.astype(np.float32) - background
-    noise = 1.4826 * float(np.median(np.abs(deviation))) + 1.0
-    darker = float(np.clip(-deviation - 3 * noise, 0, None).sum())
-    lighter = float(np.clip(deviation - 3 * noise, 0, None).sum())
-    if lighter > darker:  # light text on dark: the strong deviations point up
-        gray, small, background = 255 - gray, 255 - small, 255.0 - background
-    # A floor keeps heavy strokes that leak into the median estimate from being divided away.
-    background = np.maximum(background, max(1.0, 0.4 * float(np.percentile(background, 95))))
-    if scale < 1.0:
-        background = cv2.resize(background, (width, height), interpolation=cv2.INTER_LINEAR)
-    flat = gray.astype(np.float32) * (255.0 / background)
-    # Pixel noise from neighbour differences on every 4th row: edges are too few to bias the
-    # median, and, unlike the spread of grey levels, it is not inflated by large areas of ink.
-    rows = flat[::4]
-    noise = 1.0483 * float(np.median(np.abs(rows[:, 1:] - rows[:, :-1])))
-    flat = np.clip(flat, 0, 255).astype(np.uint8)
-    cumulative = np.cumsum(np.bincount(flat.ravel(), minlength=256))
-    paper = float(np.searchsorted(cumulative, cumulative[-1] / 2.0))  # median grey level
-    otsu, _ = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    # Otsu splits pure noise in half; never threshold closer to the paper than 4 sigma of noise.
-    threshold = min(float(otsu), paper - 4.0 * noise)
-    if paper - threshold < _MIN_CONTRAST:
+    comps = _components(ink)
+    text_height = _text_height(comps)
+    if text_height is None:
         return None
-    return flat < threshold
+    letters, _ = _classify(comps, text_height)
+    return ((comps.x0[letters] + comps.x1[letters]) / 2.0,
+            (comps.y0[letters] + comps.y1[letters]) / 2.0, text_height)
 
 
+def _tilted_page_lines(page: Flattened, comps: _Components, text_height: float
+                       ) -> list[LineRegion] | None:
+    """Layout in the deskewed frame for a page tilted beyond `_ROTATE_MIN_DEG`, else None."""
+    letters, _ = _classify(comps, text_height)
+    if letters.size < _MIN_SKEW_LETTERS:
+        return None
+    cx = (comps.x0[letters] + comps.x1[letters]) / 2.0
+    cy = (comps.y0[letters] + comps.y1[letters]) / 2.0
+    angle = skew_angle(cx, cy, max(1.0, text_height / 4.0), MAX_SKEW_DEG)
+    if abs(angle) <= _ROTATE_MIN_DEG:
+        return None
+    transform = deskew_transform(page.flat.shape, angle)
+    # The flattened page (not the mask) is rotated, so interpolation keeps strokes smooth and the
+    # picture map sees the same mid-tones as on a level page.
+    level = Flattened(rotate_image(page.flat, transform, page.paper), page.paper, page.threshold,
+                      page.noise)
+    level_comps = _components(level.ink)
+    level_height = _text_height(level_comps)
+    if level_height is None:
+        return None
+    non_text = _non_text(level, level_comps, level_height)
+    return _page_lines(level_comps, level_height, non_text, transform)
 def _as_gray(gray: np.ndarray) -> np.ndarray:
     gray = np.asarray(gray)
     if gray.ndim == 3:
@@ -195,22 +206,53 @@ def _text_height(comps: _Components) -> float | None:
     return float(np.median(heights[letters]))
 
 
-def _classify(comps: _Components, text_height: float) -> tuple[np.ndarray, np.ndarray]:
+def _classify(comps: _Components, text_height: float, non_text: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Indices of letters and of marks; specks and oversize parts (rules, pictures, frames) are in
-    neither."""
+    neither, nor is anything flagged in `non_text` (bool per component)."""
     heights, widths = comps.height, comps.width
     speck = comps.area < max(2.0, (_SPECK_SIZE * text_height) ** 2)
     letter = ~speck & (heights >= max(_MIN_LETTER_PX, _LETTER_MIN * text_height))
     tall = heights > _OVERSIZE * text_height
-    rule = (widths > _RULE_LENGTH * text_height) & (heights < 2 * _LETTER_MIN * text_height)
+    # Thin on average rather than in its box, so a slightly tilted rule is still a rule.
+    rule = (widths > _RULE_LENGTH * text_height) & \
+        (comps.area < 2 * _LETTER_MIN * text_height * widths)
+    rule |= (heights > _VERTICAL_RULE * text_height) & \
+        (comps.area < 2 * _LETTER_MIN * text_height * heights)
     # No letter is several text heights wide and mostly ink (bars, photos, table fills).
     solid = (widths > _SOLID_WIDTH * text_height) & (comps.area > 0.5 * widths * heights)
-    letter &= ~(tall | solid)
+    letter &= ~(tall | solid | rule)
     speck |= tall | rule | solid
+    if non_text is not None:
+        speck |= non_text
+        letter &= ~non_text
     mark = ~speck & ~letter
     return np.flatnonzero(letter), np.flatnonzero(mark)
 
 
+def _non_text(page: Flattened, comps: _Components, text_height: float) -> np.ndarray:
+    """bool per component: inside a picture. A picture is a mid-tone area (`picture_mask`) or the
+    box of an oversize component full of ink (a dark photo binarises into one big blob plus
+    specks and fragments inside its box, which must not become lines)."""
+    count = comps.area.size
+    flagged = np.zeros(count, dtype=bool)
+    if count == 0:
+        return flagged
+    cx = ((comps.x0 + comps.x1) // 2).astype(np.int64)
+    cy = ((comps.y0 + comps.y1) // 2).astype(np.int64)
+    pictures = picture_mask(page, text_height)
+    if pictures.any():
+        flagged |= pictures[cy, cx]
+    widths, heights = comps.width, comps.height
+    big = (np.maximum(widths, heights) > _OVERSIZE * text_height) & \
+        (np.minimum(widths, heights) > 2 * text_height) & \
+        (comps.area > _PICTURE_FILL * widths * heights)
+    reach = text_height  # fragments of a photo also lie just outside its largest blob's box
+    for index in np.flatnonzero(big):
+        inside = (cx >= comps.x0[index] - reach) & (cx < comps.x1[index] + reach) & \
+                 (cy >= comps.y0[index] - reach) & (cy < comps.y1[index] + reach)
+        flagged |= inside
+    return flagged
 def _single_line(comps: _Components, text_height: float) -> list[LineRegion]:
     letters, marks = _classify(comps, text_height)
     if letters.size == 0:
@@ -222,9 +264,11 @@ def _single_line(comps: _Components, text_height: float) -> list[LineRegion]:
     return [_region(line, comps, slope)]
 
 
-def _page_lines(comps: _Components, text_height: float) -> list[LineRegion]:
-    letters, marks = _classify(comps, text_height)
-    slope = _skew_slope(letters, comps, text_height)
+def _page_lines(comps: _Components, text_height: float, non_text: np.ndarray | None = None,
+                transform: DeskewTransform | None = None) -> list[LineRegion]:
+    letters, marks = _classify(comps, text_height, non_text)
+    max_degrees = _RESIDUAL_DEG if transform is not None else _MAX_SHEAR_DEG
+    slope = _skew_slope(letters, comps, text_height, max_degrees)
     # Layout runs on coordinates sheared level, so a tilted line still lies in one band; boxes
     # are reported in the image's own coordinates.
     laid = _sheared(comps, slope)
@@ -233,18 +277,42 @@ def _page_lines(comps: _Components, text_height: float) -> list[LineRegion]:
         lines.extend(_cluster_lines(block, laid, text_height))
     lines, demoted = _demote_fragments(lines, laid)
     _attach_marks(lines, np.concatenate([marks, demoted]).astype(np.int64), laid, text_height)
-    return [_region(line, comps, slope) for line in lines]
+    regions = [_region(line, comps, slope) for line in lines]
+    if transform is not None:
+        regions = [_to_original(region, line, comps, transform)
+                   for region, line in zip(regions, lines)]
+    return regions
 
 
-def _skew_slope(letters: np.ndarray, comps: _Components, text_height: float) -> float:
-    """Text slope dy/dx within +-_MAX_SKEW_DEG: the shear under which letter centres pile up in the
+def _to_original(region: LineRegion, line: _Line, comps: _Components,
+                 transform: DeskewTransform) -> LineRegion:
+    """A region of the deskewed frame -> original coordinates: the box is the hull of its ink
+    (component boxes turned back), the pieces the hulls of their level rectangles (unclipped, so
+    `deskew.box_to_deskewed` recovers them exactly)."""
+    members = np.array(line.letters + line.marks + ([line.initial] if line.initial is not None
+                                                    else []))
+    corners = np.concatenate([
+        np.stack([comps.x0[members], comps.y0[members]], axis=1),
+        np.stack([comps.x1[members], comps.y0[members]], axis=1),
+        np.stack([comps.x0[members], comps.y1[members]], axis=1),
+        np.stack([comps.x1[members], comps.y1[members]], axis=1)]).astype(np.float64)
+    pieces = [box_to_original(piece, transform) for piece in region.pieces]
+    # The line box also covers its pieces (a piece's rotated corners may reach a pixel or two
+    # past the ink), so every piece lies inside its line as on level pages.
+    piece_corners = np.concatenate([[(x, y), (x + w, y + h)] for x, y, w, h in pieces])
+    ink = points_to_original(corners, transform)
+    box = hull_box(np.concatenate([ink, piece_corners]).astype(np.float64), transform.shape)
+    return LineRegion(box=box, pieces=pieces, angle=transform.angle)
+def _skew_slope(letters: np.ndarray, comps: _Components, text_height: float,
+                max_degrees: float = _MAX_SHEAR_DEG) -> float:
+    """Text slope dy/dx within +-max_degrees: the shear under which letter centres pile up in the
     fewest, fullest rows (a projection profile of centres, so it costs one bincount per angle)."""
     if letters.size < _MIN_SKEW_LETTERS:
         return 0.0
     cx = (comps.x0[letters] + comps.x1[letters]) / 2.0
     cy = (comps.y0[letters] + comps.y1[letters]) / 2.0
     row = max(1.0, text_height / 4.0)
-    degrees = np.arange(0.0, _MAX_SKEW_DEG + 1e-9, _SKEW_STEP_DEG)
+    degrees = np.arange(0.0, max_degrees + 1e-9, _SKEW_STEP_DEG)
     best_slope, best_score = 0.0, -1.0
     # Small angles first: on a tie (a level page scores the same at several angles) they win.
     for angle in [0.0] + [sign * d for d in degrees[1:] for sign in (1, -1)]:
@@ -258,10 +326,17 @@ def _skew_slope(letters: np.ndarray, comps: _Components, text_height: float) -> 
 
 
 def _sheared(comps: _Components, slope: float) -> _Components:
+    """Component boxes moved so their centres lie where turning the page level puts them (boxes
+    keep their size): rows become level, and so do column gutters, which a pure vertical shear
+    would leave slanted across a tall column."""
     if slope == 0.0:
         return comps
-    shift = np.round(-slope * (comps.x0 + comps.x1) / 2.0).astype(np.int64)
-    return replace(comps, y0=comps.y0 + shift, y1=comps.y1 + shift)
+    theta = np.arctan(slope)
+    cx, cy = (comps.x0 + comps.x1) / 2.0, (comps.y0 + comps.y1) / 2.0
+    shift_x = np.round(cx * np.cos(theta) + cy * np.sin(theta) - cx).astype(np.int64)
+    shift_y = np.round(cy * np.cos(theta) - cx * np.sin(theta) - cy).astype(np.int64)
+    return replace(comps, x0=comps.x0 + shift_x, x1=comps.x1 + shift_x,
+                   y0=comps.y0 + shift_y, y1=comps.y1 + shift_y)
 
 
 def _merged_gaps(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
@@ -293,6 +368,8 @@ def _vertical_cut(block: np.ndarray, comps: _Components, text_height: float
                   ) -> list[np.ndarray] | None:
     x0, x1 = comps.x0[block], comps.x1[block]
     top, bottom = comps.y0[block].min(), comps.y1[block].max()
+    # Measured in the block's own letters: a title's word spaces are as wide as body gutters.
+    text_height = max(text_height, float(np.median(comps.height[block])))
     if bottom - top < _COLUMN_MIN_HEIGHT * text_height:
         return None
     left, right = x0.min(), x1.max()
@@ -305,6 +382,12 @@ def _vertical_cut(block: np.ndarray, comps: _Components, text_height: float
     if best is None:
         return None
     is_left = x1 <= best[0]
+    # A column holds lines on both sides: a gap that only one line of text crosses on one side
+    # is a wide word space (a bullet, a tab) inside a paragraph, not a gutter.
+    y0, y1 = comps.y0[block], comps.y1[block]
+    for side in (is_left, ~is_left):
+        if y1[side].max() - y0[side].min() < _COLUMN_MIN_HEIGHT * text_height:
+            return None
     return [block[is_left], block[~is_left]]
 
 
@@ -337,6 +420,8 @@ def _cluster_lines(block: np.ndarray, comps: _Components, text_height: float) ->
             n = len(lines)
             overlap = np.minimum(bottoms[:n], bottom) - np.maximum(tops[:n], top)
             share = overlap / np.minimum(bottoms[:n] - tops[:n], bottom - top)
+            if late[k] and _take_initial(index, lines, share, comps, text_height):
+                continue
             best = int(np.argmax(share))
             if share[best] >= _LINE_OVERLAP:
                 line = lines[best]
@@ -350,6 +435,24 @@ def _cluster_lines(block: np.ndarray, comps: _Components, text_height: float) ->
     return lines
 
 
+def _take_initial(index: int, lines: list[_Line], share: np.ndarray, comps: _Components,
+                  text_height: float) -> bool:
+    """Make a tall letter the drop capital of the top line it spans, when it spans at least
+    `_DROP_CAP_LINES` lines of normal letters and stands at their left edge. Joining it to one
+    line's band instead would stretch that line over its neighbours' text."""
+    spanned = [i for i in np.flatnonzero(share >= 0.6) if lines[i].initial is None]
+    if len(spanned) < _DROP_CAP_LINES:
+        return False
+    lefts = [int(comps.x0[lines[i].letters].min()) for i in spanned]
+    # Beside the lines, at most a little more than its own height away (an initial is set close).
+    gap = min(lefts) - int(comps.x1[index])
+    if gap < -text_height or gap > 1.5 * comps.height[index]:
+        return False
+    top_line = min(spanned, key=lambda i: lines[i].top)
+    lines[top_line].initial = index
+    return True
+
+
 def _demote_fragments(lines: list[_Line], comps: _Components) -> tuple[list[_Line], np.ndarray]:
     """Split off 'lines' that are only a stray comma, quote or dust: one or two letters much
     shorter than a typical line, or a lone blob below the smallest readable letter. Their letters
@@ -360,6 +463,8 @@ def _demote_fragments(lines: list[_Line], comps: _Components) -> tuple[list[_Lin
     kept, demoted = [], []
     for line in lines:
         height = line.bottom - line.top
+        if height > _TALL_LINE * typical and len(line.letters) <= 2:
+            continue  # one or two blobs many lines tall: the dark parts of a picture, not text
         lone_dust = len(line.letters) == 1 and height < 2 * _MIN_LETTER_PX
         if lone_dust or (len(line.letters) <= 2 and height < _FRAGMENT * typical):
             demoted.extend(line.letters)
@@ -394,6 +499,18 @@ def _region(line: _Line, comps: _Components, slope: float) -> LineRegion:
     x0, x1 = int(comps.x0[members].min()), int(comps.x1[members].max())
     y0, y1 = int(comps.y0[members].min()), int(comps.y1[members].max())
     box = (x0, y0, x1 - x0, y1 - y0)
+    if line.initial is not None:
+        # The drop capital is read on its own, scaled like a letter of its own size; the line's
+        # box covers it, the remaining pieces keep the line's own height.
+        i = line.initial
+        initial: Box = (int(comps.x0[i]), int(comps.y0[i]), int(comps.width[i]),
+                        int(comps.height[i]))
+        rest = _region(replace(line, initial=None), comps, slope)
+        left, top = min(initial[0], x0), min(initial[1], y0)
+        right = max(initial[0] + initial[2], x1)
+        bottom = max(initial[1] + initial[3], y1)
+        return LineRegion(box=(left, top, right - left, bottom - top),
+                          pieces=[initial] + rest.pieces)
     letter_height = float(np.median(comps.height[line.letters]))
     # A tilted line's box is taller than its text; the text's own height (the band in sheared
     # coordinates) then sets the piece width limit, and each piece gets its own vertical extent.

@@ -12,6 +12,7 @@ as `NA` or an empty text as strings.
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -165,7 +166,16 @@ def write_csv(results: Iterable[FileResult], stream: IO[str], raw_text: bool = F
         if not raw_text:
             for column in TEXT_COLUMNS:
                 frame[column] = frame[column].map(neutralise)
-        frame.to_csv(stream, header=header, index=False, lineterminator="\n")
+        # Python's csv module quotes a field holding a line break only if the break is part of
+        # the line terminator, so a lone CR (a file name can hold one) would go out unquoted and
+        # split the row for every reader. Such a group of rows gets all its texts quoted.
+        has_cr = any(frame[column].str.contains("\r", regex=False).any()
+                     for column in TEXT_COLUMNS)
+        if has_cr and header:
+            stream.write(",".join(CSV_COLUMNS) + "\n")  # the header line keeps its usual bytes
+            header = False
+        frame.to_csv(stream, header=header, index=False, lineterminator="\n",
+                     quoting=csv.QUOTE_NONNUMERIC if has_cr else csv.QUOTE_MINIMAL)
         header = False
 
     pending: list[dict[str, Any]] = []

@@ -65,7 +65,8 @@ def test_run_help_shows_exactly_the_design_options():
     assert result.exit_code == 0
     for option in ("-o, --output", "--format [csv|json|jsonl]", "--model", "--segment "
                    "[auto|page|line]", "--batch-size", "--resume", "--quiet", "--config",
-                   "--raw-text", "--max-pixels"):
+                   "--raw-text", "--max-pixels", "--state STATE.sqlite", "--reprocess",
+                   "--master"):
         assert option in result.output, option
 
 
@@ -211,3 +212,24 @@ def test_lazy_commands_load_on_use_and_fail_clearly(tmp_path: Path, monkeypatch)
     assert _invoke("hello", "there").output == "hello there\n"
     result = CliRunner().invoke(main, ["broken", "--anything"])
     assert result.exit_code == 2 and "not available" in result.output
+
+
+def test_config_state_path_is_relative_to_the_job_file(tree: Path, tmp_path: Path, calls):
+    config = _write_config(tmp_path / "job.toml", f'input = "{tree}"\noutput = "night.csv"\n'
+                                                  'state = "state.sqlite"\nmaster = true\n'
+                                                  'quiet = true\n')
+    assert _invoke("run", "--config", str(config)).exit_code == 1
+    assert calls[0]["state"] == str(tmp_path / "state.sqlite") and calls[0]["master"] is True
+    assert calls[0]["reprocess"] is False
+    assert (tmp_path / "state.sqlite").exists()
+    # unchanged files are not read again, but --master still writes every file
+    before = (tmp_path / "night.csv").read_text()
+    assert _invoke("run", "--config", str(config), "--reprocess").exit_code == 1
+    assert calls[1]["reprocess"] is True
+    assert (tmp_path / "night.csv").read_text() == before
+
+
+def test_master_without_state_exits_2(tree: Path, tmp_path: Path, calls):
+    result = CliRunner().invoke(main, ["run", str(tree), "-o", str(tmp_path / "o.csv"),
+                                       "--master"])
+    assert result.exit_code == 2 and "--master needs --state" in result.stderr

@@ -313,7 +313,7 @@ def test_resume_tolerates_a_torn_last_line(tree: Path, tmp_path: Path, monkeypat
 
     output = tmp_path / "out.json"
     with monkeypatch.context() as patch:
-        patch.setattr(job, "_write_atomically", crash)
+        patch.setattr(job, "write_atomically", crash)
         assert _run(tree, output)[0] == 130
     journal = Path(str(output) + ".journal.jsonl")
     lines = journal.read_bytes().splitlines(keepends=True)

@@ -270,3 +270,109 @@ def test_shipped_samples_segment_into_their_labelled_lines():
         assert len(regions) == len(text.split("\n")), name
         for region in regions:
             assert all(w / h <= MAX_PIECE_ASPECT for _, _, w, h in region.pieces), name
+
+
+# ------------------------------------------------------------------ deskew, pictures, drop caps
+
+def _turned(page: np.ndarray, angle: float) -> np.ndarray:
+    """The page turned counter-clockwise by `angle` on a canvas that holds all of it."""
+    from batch_ocr.deskew import deskew_transform
+
+    transform = deskew_transform(page.shape, -angle)
+    return cv2.warpAffine(page, transform.matrix, transform.size, flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+
+
+@pytest.mark.parametrize("angle", [-15.0, -9.0, 6.0, 15.0])
+def test_strongly_skewed_page_lines_in_order_and_crops_level(angle):
+    from batch_ocr.deskew import deskewed_crops
+
+    page, truths = five_line_page()
+    turned = _turned(page, angle)
+    regions = find_lines(turned, "page")
+    assert len(regions) == len(truths)
+    assert all(abs(region.angle - angle) < 0.6 for region in regions)
+    # Reading order: the line centres run down the page perpendicular to the text direction.
+    theta = np.radians(angle)
+    centres = [(x + w / 2.0, y + h / 2.0) for x, y, w, h in (r.box for r in regions)]
+    across = [cy * np.cos(theta) + cx * np.sin(theta) for cx, cy in centres]
+    assert across == sorted(across)
+    height, width = turned.shape
+    crops = deskewed_crops(turned, regions)
+    for region, line_crops, truth in zip(regions, crops, truths):
+        x, y, w, h = region.box
+        assert 0 <= x and 0 <= y and x + w <= width and y + h <= height
+        assert len(line_crops) == len(region.pieces)
+        # Each level crop holds one line: its dark rows form a single band about a line tall.
+        for crop in line_crops:
+            rows = np.flatnonzero((crop < 128).sum(axis=1) > 0)
+            assert rows.size and rows[-1] - rows[0] <= 1.3 * truth[3]
+            assert crop.shape[0] <= 1.6 * truth[3]
+        assert sum(c.shape[1] for c in line_crops) >= 0.9 * truth[2]
+
+
+def test_box_mapping_round_trips():
+    from batch_ocr.deskew import box_to_deskewed, box_to_original, deskew_transform
+
+    for angle in (-15.0, -4.0, 7.5, 15.0):
+        transform = deskew_transform((900, 700), angle)
+        for box in [(100, 200, 300, 40), (10, 15, 60, 25), (400, 600, 250, 80)]:
+            back = box_to_deskewed(box_to_original(box, transform), transform)
+            assert all(abs(a - b) <= 2 for a, b in zip(back, box)), (angle, box, back)
+
+
+def test_pictures_rules_and_drop_capital_stay_out_of_lines():
+    body = [s[:30] for s in SENTENCES[:6]]
+    specs = [(text, SERIF, 24, 110, 40 + 34 * i) for i, text in enumerate(body)]
+    page, truths = render(specs, (900, 700))
+    page = page.copy()
+    # A drop capital three lines tall at the left of the first lines.
+    cap = Image.new("L", (80, 110), 255)
+    ImageDraw.Draw(cap).text((4, -18), "W", font=ImageFont.truetype(SERIF, 118), fill=0)
+    cap_array = np.asarray(cap)
+    page[truths[0][1]:truths[0][1] + 110, 25:105] = np.minimum(
+        page[truths[0][1]:truths[0][1] + 110, 25:105], cap_array)
+    page[260:262, 20:880] = 0  # a rule under the text
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:300, 0:400]
+    photo = 120 + 60 * np.sin(xx / 23.0) * np.cos(yy / 31.0) + rng.normal(0, 18, (300, 400))
+    page[320:620, 420:820] = np.clip(photo, 0, 255).astype(np.uint8)  # a textured photo
+    page[330:470, 40:300] = 175  # a flat light-grey box
+    page[500:640, 40:300] = np.clip(175 + rng.normal(0, 12, (140, 260)), 0, 255).astype(np.uint8)
+    regions = find_lines(page, "page")
+    assert len(regions) == len(truths)
+    first = regions[0]
+    cap_ink = np.argwhere(cap_array < 128)
+    cap_box = (25 + cap_ink[:, 1].min(), truths[0][1] + cap_ink[:, 0].min())
+    # The capital is the first piece of the first line, and no other line's box reaches over it.
+    assert abs(first.pieces[0][0] - cap_box[0]) <= TOLERANCE
+    assert abs(first.pieces[0][1] - cap_box[1]) <= TOLERANCE
+    assert first.pieces[0][3] > 2.5 * truths[0][3]
+    for region, truth in zip(regions[1:], truths[1:]):
+        assert_box_matches(region.box, truth)
+    for region, truth in zip(regions[:1], truths[:1]):
+        x, y, w, h = region.pieces[1]
+        assert abs(x - truth[0]) <= TOLERANCE and abs(y - truth[1]) <= TOLERANCE
+
+
+def test_quarter_turns_are_told_apart_from_level_pages():
+    from batch_ocr.deskew import rotation_candidates, unrotate_box
+
+    page, truths = five_line_page()
+    assert [k for k, _ in rotation_candidates(page)] == [0, 2]
+    turned = np.rot90(page, 1)
+    candidates = rotation_candidates(turned)
+    assert [k for k, _ in candidates] == [1, 3]
+    for k, image in candidates:
+        assert image.shape == np.rot90(turned, k).shape
+    # A box found on a quarter-turned page maps back onto the page it was turned from.
+    for k in (1, 2, 3):
+        found = find_lines(np.rot90(page, k), "page")
+        back = [unrotate_box(region.box, k, page.shape) for region in found]
+        if k == 2:
+            assert len(back) == len(truths)
+            for box, truth in zip(back[::-1], truths):
+                assert_box_matches(box, truth)
+        for box in back:
+            x, y, w, h = box
+            assert 0 <= x and 0 <= y and x + w <= page.shape[1] and y + h <= page.shape[0]

@@ -1,0 +1,817 @@
+"""`batch-ocr bench`: throughput, start-up, memory and time per stage, as JSON and a short table.
+
+Four views of the same inputs, each timed as the median of `--repeat` runs:
+- *whole process*: `batch-ocr run INPUT -o tmp.csv --quiet` in a child process, start-up included,
+  exactly what a cron job pays; peak RSS and CPU seconds come from that child's rusage.
+- *start-up*: a child that imports what `batch-ocr run` imports, loads the model and reads one
+  blank crop (the first call traces the decoder), with the three parts timed inside it.
+- *steady state*: `run_job` in this process with the model already loaded and traced.
+- *stages*: one pass calling the pipeline's own functions in sequence with timers around each
+  (decode images, segment, crop, batch, encoder, decoder loop, post-process, write).
+`--model-only` adds the bare encoder + decoder on batches made beforehand; the gap between that and
+the steady state is the pipeline's overhead. `--against` runs Tesseract or RapidOCR on the same
+files in the same run, interleaved with ours, so machine load hits both alike.
+
+Rates count *lines*: the line regions segmentation finds (what the recogniser reads), the same
+number for every view and peer, so ratios compare the same work.
+
+Nothing heavy is imported at module level: the CLI imports this module to build `bench`.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+STAGES = ("decode_images", "segment", "crop", "batch", "encoder", "decoder_loop", "postprocess",
+          "write")
+PEERS = ("tesseract", "rapidocr")
+# Issue "Speed": batches should pad less than this share of their pixels.
+PADDING_TARGET = 0.15
+DEJAVU_DIR = Path("/usr/share/fonts/truetype/dejavu")
+DEJAVU_FONTS = ("DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf", "DejaVuSans-Bold.ttf")
+# Characters of generated lines (kept to those every Latin font has), filtered by the charset.
+_TEXT_CHARS = ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+               "abcdeeeeiinnoorsstt.,-/")
+
+# Run in a child: what `batch-ocr run` pays before its first line, in three parts.
+_STARTUP_PROBE = """
+import json, sys, time
+t0 = time.perf_counter()
+import batch_ocr.cli
+from batch_ocr.recognizer import load_model
+from batch_ocr.tf_setup import import_tensorflow
+import_tensorflow()
+t1 = time.perf_counter()
+recognizer = load_model(sys.argv[1])
+t2 = time.perf_counter()
+import numpy as np
+recognizer.read_crops([np.full((recognizer.height, 8 * recognizer.height), 255, np.uint8)])
+t3 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_batch_s": t3 - t2}))
+"""
+
+# Run in a child: RapidOCR reading every listed file, its own start-up timed apart.
+_RAPIDOCR_PROBE = """
+import json, sys, time
+t0 = time.perf_counter()
+import cv2
+from rapidocr_onnxruntime import RapidOCR
+engine = RapidOCR()
+t1 = time.perf_counter()
+paths = [line for line in open(sys.argv[1], encoding="utf-8").read().splitlines() if line]
+detect = sys.argv[2] == "page"
+for path in paths:
+    engine(cv2.imread(path), use_det=detect, use_cls=False, use_rec=True)
+t2 = time.perf_counter()
+print(json.dumps({"startup_s": t1 - t0, "read_s": t2 - t1}))
+"""
+
+
+# ------------------------------------------------------------------------------ small helpers
+
+def _median(values: list[float]) -> float:
+    return float(statistics.median(values)) if values else 0.0
+
+
+def _rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else 0.0
+
+
+def _rounded(value: Any, digits: int = 5) -> Any:
+    """Floats to `digits` significant digits: timings are not more precise than that."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v, digits) for v in value]
+    return value
+
+
+def _shell(argv: list[str]) -> str:
+    import shlex
+
+    return " ".join(shlex.quote(str(a)) for a in argv)
+
+
+@dataclass
+class ProcessRun:
+    """One child process: wall time, exit code, its own peak RSS and CPU time, its output."""
+
+    seconds: float
+    returncode: int
+    peak_rss_mb: float
+    cpu_seconds: float
+    stdout: str
+    stderr: str
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    """The process's resident-set high-water mark (VmHWM), or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def run_process(argv: list[str], poll_s: float = 0.02) -> ProcessRun:
+    """Run `argv` to completion, sampling its peak RSS from /proc while it runs.
+
+    wait4's ru_maxrss is no good here: Linux carries the parent's RSS at fork into the child's
+    figure, so a bench that has loaded TensorFlow would see its own size in every child. VmHWM is
+    the child's own high-water mark after exec (Popen returns only after exec), so the last sample
+    before exit misses at most `poll_s` of growth. CPU seconds still come from wait4.
+    """
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        peak = None
+        while True:
+            sample = _peak_rss_mb(proc.pid)
+            if sample is not None:
+                peak = sample if peak is None else max(peak, sample)
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            time.sleep(poll_s)
+        seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if peak is None:  # gone before the first sample; ru_maxrss is in KiB on Linux
+            peak = usage.ru_maxrss / 1024.0
+        return ProcessRun(seconds, proc.returncode, peak, usage.ru_utime + usage.ru_stime,
+                          out.read(), err.read())
+
+
+class Stopwatch:
+    """Accumulates seconds per named stage."""
+
+    def __init__(self, names: tuple[str, ...] = STAGES):
+        self.seconds = dict.fromkeys(names, 0.0)
+
+    @contextmanager
+    def stage(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - started
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] += max(seconds, 0.0)
+
+
+# --------------------------------------------------------------------------- generated inputs
+
+def _font_paths() -> list[Path]:
+    """Held-out training fonts that are installed (unseen by the model), else DejaVu."""
+    paths: list[Path] = []
+    try:
+        from batch_ocr.train.fonts import FONT_ROOT, list_entries
+
+        paths = [FONT_ROOT / entry for entry in list_entries("heldout")]
+    except (ImportError, OSError):
+        pass
+    paths = [p for p in paths if p.is_file()]
+    return paths or [DEJAVU_DIR / name for name in DEJAVU_FONTS if (DEJAVU_DIR / name).is_file()]
+
+
+def _line_text(rng, alphabet: str) -> str:
+    words = []
+    for _ in range(int(rng.integers(2, 8))):
+        length = int(rng.integers(1, 10))
+        words.append("".join(alphabet[i] for i in rng.integers(0, len(alphabet), length)))
+    return " ".join(words)[:48].strip()
+
+
+def generate_line_set(directory: Path, count: int, charset: str | None = None,
+                      seed: int = 0) -> list[Path]:
+    """Render `count` printed one-line images (dark on white PNGs, 22-34 px type) into
+    `directory`; characters are limited to `charset` so the model could read them all."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    alphabet = "".join(c for c in _TEXT_CHARS if charset is None or c in charset)
+    if not alphabet:
+        alphabet = "".join(c for c in (charset or "") if not c.isspace()) or "x"
+    rng = np.random.default_rng(seed)
+    fonts = _font_paths()
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(count):
+        text = _line_text(rng, alphabet) or alphabet[0]
+        size = int(rng.integers(22, 35))
+        if fonts:
+            font = ImageFont.truetype(str(fonts[index % len(fonts)]), size)
+        else:  # no TrueType font at all: Pillow's own font still gives a readable line
+            font = ImageFont.load_default(size)
+        left, top, right, bottom = font.getbbox(text)
+        pad = size // 3
+        image = Image.new("L", (right - left + 2 * pad, bottom - top + 2 * pad), 255)
+        ImageDraw.Draw(image).text((pad - left, pad - top), text, fill=0, font=font)
+        path = directory / f"line_{index:05d}.png"
+        image.save(path)
+        paths.append(path)
+    return paths
+
+
+# ------------------------------------------------------------------------------- batch stats
+
+@dataclass
+class BatchStats:
+    """How the crops were batched: counts and the share of batch pixels that is padding."""
+
+    batches: int = 0
+    crops: int = 0
+    used_columns: int = 0
+    padded_columns: int = 0
+    widths: list[int] = field(default_factory=list)
+
+    def add(self, plan: list[list[int]], widths: list[int]) -> None:
+        for batch in plan:
+            batch_widths = [int(widths[i]) for i in batch]
+            self.batches += 1
+            self.crops += len(batch)
+            self.used_columns += sum(batch_widths)
+            self.padded_columns += len(batch) * max(batch_widths)
+            self.widths.extend(batch_widths)
+
+    @property
+    def padding_fraction(self) -> float:
+        # Every crop has the model height, so columns stand for pixels.
+        return 1.0 - self.used_columns / self.padded_columns if self.padded_columns else 0.0
+
+    def report(self) -> dict[str, Any]:
+        widths = sorted(self.widths)
+        return {
+            "batches": self.batches,
+            "crops": self.crops,
+            "mean_batch_size": self.crops / self.batches if self.batches else 0.0,
+            "padding_fraction": self.padding_fraction,
+            "padding_target": PADDING_TARGET,
+            "padding_target_met": self.padding_fraction <= PADDING_TARGET,
+            "crop_width": ({"min": widths[0], "median": _median(widths), "max": widths[-1]}
+                           if widths else None),
+        }
+
+
+def padding_fraction(plan: list[list[int]], widths: list[int]) -> float:
+    """Share of the pixels of `plan`'s padded batches that is padding (0 = none, ->1 = all)."""
+    stats = BatchStats()
+    stats.add(plan, widths)
+    return stats.padding_fraction
+
+
+# ------------------------------------------------------------------------- in-process: stages
+
+def compiled_encoder(recognizer):
+    """The recogniser's encoder alone, compiled with the same dynamic signature as `decode`, so
+    it can be timed on its own (decode runs it too, inside its graph)."""
+    import tensorflow as tf
+
+    encoder = recognizer.decoder.encoder
+    return tf.function(lambda images: encoder(images, training=False),
+                       input_signature=[tf.TensorSpec([None, recognizer.height, None, 1],
+                                                      tf.float32)],
+                       reduce_retracing=True)
+
+
+@dataclass
+class StageProfile:
+    seconds: dict[str, float]
+    batching: BatchStats
+    files: int
+    pages: int
+    lines: int
+    crops: int
+    lines_with_text: int
+    model_batches: list = field(default_factory=list)  # (images, widths), kept for --model-only
+
+
+def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
+                   keep_batches: bool = False) -> StageProfile:
+    """One pass over `paths` calling the pipeline's functions in order, each stage timed.
+
+    Pages are grouped in chunks of the job's size, so batches are the ones `batch-ocr run`
+    makes. The decoder loop's time is `decode` minus a separate run of the encoder on the same
+    batch (decode has no seam between the two).
+    """
+    from batch_ocr import images
+    from batch_ocr.batching import plan_batches, prepare_crop, to_model_input
+    from batch_ocr.job import PAGES_PER_CHUNK
+    from batch_ocr.recognizer import _join_pieces
+    from batch_ocr.records import STATUS_EMPTY, STATUS_ERROR, STATUS_OK, FileResult, PageResult
+    from batch_ocr.segment import find_lines
+    from batch_ocr.writers import write_csv
+
+    watch = Stopwatch()
+    stats = BatchStats()
+    encoder = compiled_encoder(recognizer)
+    decoder = recognizer.decoder
+    warmed = False
+    pages_of: dict[str, list[PageResult]] = {}
+    errors: dict[str, str] = {}
+    counts = {"pages": 0, "lines": 0, "crops": 0, "text": 0}
+    kept: list = []
+    pending: list[tuple[str, Any]] = []
+
+    def flush() -> None:
+        nonlocal warmed
+        with watch.stage("segment"):
+            layouts = [find_lines(page.gray, segment) for _, page in pending]
+        with watch.stage("crop"):
+            crops, owners = [], []
+            for index, ((_, page), regions) in enumerate(zip(pending, layouts)):
+                for line_index, region in enumerate(regions):
+                    for piece in region.pieces:
+                        crops.append(prepare_crop(page.gray, piece, recognizer.height))
+                        owners.append((index, line_index))
+        with watch.stage("batch"):
+            widths = [c.shape[1] for c in crops]
+            plan = plan_batches(widths, recognizer.batch_size) if crops else []
+            inputs = [to_model_input([crops[i] for i in batch]) for batch in plan]
+        stats.add(plan, widths)
+        readings: list = [None] * len(crops)
+        for batch, (batch_images, batch_widths) in zip(plan, inputs):
+            if not warmed:  # the separate encoder traces on first use; keep that out of the figures
+                encoder(batch_images)
+                warmed = True
+            started = time.perf_counter()
+            _ = [t.numpy() for t in encoder(batch_images)]
+            encoder_s = time.perf_counter() - started
+            started = time.perf_counter()
+            outputs = [t.numpy() for t in decoder.decode(batch_images, batch_widths,
+                                                         recognizer.max_length)]
+            decode_s = time.perf_counter() - started
+            watch.add("encoder", encoder_s)
+            watch.add("decoder_loop", decode_s - encoder_s)
+            if keep_batches:
+                kept.append((batch_images, batch_widths))
+            with watch.stage("postprocess"):
+                tokens, probs, ctc_tokens, ctc_lengths = outputs
+                for row, index in enumerate(batch):
+                    readings[index] = recognizer._reading(tokens[row], probs[row],
+                                                          ctc_tokens[row], int(ctc_lengths[row]))
+        with watch.stage("postprocess"):
+            grouped: dict[tuple[int, int], list] = {}
+            for owner, reading in zip(owners, readings):
+                grouped.setdefault(owner, []).append(reading)
+            for index, ((name, page), regions) in enumerate(zip(pending, layouts)):
+                lines = []
+                for line_index, region in enumerate(regions):
+                    pieces = [r for r in grouped.get((index, line_index), []) if r.text]
+                    if pieces:
+                        lines.append(_join_pieces(len(lines), region, pieces))
+                pages_of[name].append(PageResult(page.page, page.width, page.height, lines))
+                counts["lines"] += len(regions)
+                counts["text"] += len(lines)
+        counts["crops"] += len(crops)
+        counts["pages"] += len(pending)
+        pending.clear()
+
+    recognizer.batch_size = batch_size
+    for path in paths:
+        pages_of[path] = []
+        try:
+            with watch.stage("decode_images"):
+                pages = list(images.read_pages(path))
+        except images.ImageError as exc:
+            errors[path] = str(exc)
+            continue
+        for page in pages:
+            pending.append((path, page))
+            if len(pending) >= PAGES_PER_CHUNK:
+                flush()
+    if pending:
+        flush()
+
+    results = []
+    for path, pages in pages_of.items():
+        if path in errors:
+            results.append(FileResult(path, STATUS_ERROR, errors[path], []))
+        else:
+            has_lines = any(page.lines for page in pages)
+            results.append(FileResult(path, STATUS_OK if has_lines else STATUS_EMPTY, "", pages))
+    with watch.stage("write"), tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as fh:
+        write_csv(results, fh)
+    return StageProfile(watch.seconds, stats, len(paths), counts["pages"], counts["lines"],
+                        counts["crops"], counts["text"], kept)
+
+
+def time_model_only(recognizer, batches: list, repeat: int) -> list[float]:
+    """Seconds per pass of `decode` over batches made beforehand (after one warm-up call)."""
+    if not batches:
+        return [0.0] * repeat
+    decoder = recognizer.decoder
+    decoder.decode(*batches[0], recognizer.max_length)
+    runs = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for batch_images, batch_widths in batches:
+            _ = [t.numpy() for t in decoder.decode(batch_images, batch_widths,
+                                                   recognizer.max_length)]
+        runs.append(time.perf_counter() - started)
+    return runs
+
+
+def time_steady_state(recognizer, input_path: str, segment: str, batch_size: int,
+                      repeat: int) -> tuple[list[float], int]:
+    """Seconds of `run_job` in this process with the model loaded, after one warm-up run (which
+    traces); returns the timed runs and the decoder's trace count right after warm-up."""
+    from batch_ocr.job import run_job
+
+    with tempfile.TemporaryDirectory(prefix="batch-ocr-bench-") as tmp:
+        output = os.path.join(tmp, "steady.csv")
+
+        def once() -> float:
+            started = time.perf_counter()
+            code = run_job([input_path], output, model="", segment=segment,
+                           batch_size=batch_size, quiet=True, recognizer=recognizer,
+                           progress=False)
+            seconds = time.perf_counter() - started
+            if code not in (0, 1):
+                raise click.ClickException(f"in-process run_job failed with exit code {code}")
+            return seconds
+
+        once()
+        traces_after_warmup = recognizer.decoder.trace_count
+        return [once() for _ in range(repeat)], traces_after_warmup
+
+
+# ------------------------------------------------------------------------ child processes
+
+def run_command_argv(input_path: str, output: str, model: str, segment: str,
+                     batch_size: int) -> list[str]:
+    """`batch-ocr run` as a child process (through the interpreter running the bench)."""
+    return [sys.executable, "-m", "batch_ocr.cli", "run", input_path, "-o", output, "--quiet",
+            "--model", model, "--segment", segment, "--batch-size", str(batch_size)]
+
+
+def _csv_rows_with_text(path: str) -> int:
+    with open(path, encoding="utf-8", newline="") as fh:
+        return sum(1 for row in csv.DictReader(fh) if row["status"] == "ok")
+
+
+def whole_process_once(argv: list[str]) -> ProcessRun:
+    run = run_process(argv)
+    if run.returncode not in (0, 1):
+        raise click.ClickException(f"`{_shell(argv)}` exited with {run.returncode}: "
+                                   f"{run.stderr.strip()[-800:]}")
+    return run
+
+
+def startup_once(model: str) -> tuple[ProcessRun, dict[str, float]]:
+    argv = [sys.executable, "-c", _STARTUP_PROBE, model]
+    run = run_process(argv)
+    if run.returncode != 0:
+        raise click.ClickException(f"start-up probe failed: {run.stderr.strip()[-800:]}")
+    return run, json.loads(run.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------------- peers
+
+@dataclass
+class Peer:
+    """Another OCR engine run on the same files; `run()` returns wall seconds (and extras)."""
+
+    name: str
+    why_unavailable: str | None
+    argv_shown: str
+    run: Any = None  # () -> (seconds, {extra figures})
+
+
+def _tesseract_peer(paths: list[str], segment: str) -> Peer:
+    exe = shutil.which("tesseract")
+    # Line crops are what --psm 7 is for; pages get Tesseract's own layout analysis.
+    psm = "7" if segment == "line" else "3"
+    shown = f"for f in FILES; do tesseract $f - --psm {psm}; done"
+    if exe is None:
+        return Peer("tesseract", "tesseract is not on PATH", shown)
+
+    def run() -> tuple[float, dict]:
+        started = time.perf_counter()
+        failures = 0
+        for path in paths:
+            done = subprocess.run([exe, path, "-", "--psm", psm], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                                  check=False)
+            failures += done.returncode != 0
+        seconds = time.perf_counter() - started
+        if failures == len(paths) and paths:
+            raise RuntimeError("tesseract failed on every file (is its 'eng' data installed?)")
+        return seconds, {"failures": failures}
+
+    return Peer("tesseract", None, shown, run)
+
+
+def _rapidocr_peer(paths: list[str], segment: str, list_file: str) -> Peer:
+    import importlib.util
+
+    mode = "line" if segment == "line" else "page"
+    argv = [sys.executable, "-c", _RAPIDOCR_PROBE, list_file, mode]
+    shown = (f"python -c '<RapidOCR(); engine(img, use_det={mode == 'page'}, use_cls=False, "
+             "use_rec=True) per file>'")
+    if importlib.util.find_spec("rapidocr_onnxruntime") is None:
+        return Peer("rapidocr", "rapidocr_onnxruntime is not installed "
+                    "(pip install rapidocr-onnxruntime)", shown)
+    Path(list_file).write_text("\n".join(paths) + "\n", encoding="utf-8")
+
+    def run() -> tuple[float, dict]:
+        done = run_process(argv)
+        if done.returncode != 0:
+            raise RuntimeError(f"rapidocr failed: {done.stderr.strip()[-500:]}")
+        inner = json.loads(done.stdout.strip().splitlines()[-1])
+        return done.seconds, {"startup_s": inner["startup_s"], "read_s": inner["read_s"],
+                              "peak_rss_mb": done.peak_rss_mb}
+
+    return Peer("rapidocr", None, shown, run)
+
+
+def make_peers(names: list[str], paths: list[str], segment: str, workdir: str) -> list[Peer]:
+    peers = []
+    for name in names:
+        if name == "tesseract":
+            peers.append(_tesseract_peer(paths, segment))
+        elif name == "rapidocr":
+            peers.append(_rapidocr_peer(paths, segment, os.path.join(workdir, "rapidocr.txt")))
+    return peers
+
+
+def peer_report(peer: Peer, runs: list[tuple[float, dict]], error: str | None, lines: int,
+                ours_whole: float, ours_steady: float) -> dict[str, Any]:
+    if peer.why_unavailable:
+        return {"available": False, "why": peer.why_unavailable}
+    if error:
+        return {"available": False, "why": error}
+    seconds = _median([r[0] for r in runs])
+    report: dict[str, Any] = {"available": True, "command": peer.argv_shown, "seconds": seconds,
+                              "runs": [r[0] for r in runs], "lines_per_s": _rate(lines, seconds)}
+    report["ratio"] = ours_whole / report["lines_per_s"] if report["lines_per_s"] else None
+    extras = [r[1] for r in runs]
+    for key in (extras[0] if extras else {}):
+        values = [e[key] for e in extras]
+        # Counts (failed files) are worst-case over the runs; times are medians.
+        report[key] = max(values) if isinstance(values[0], int) else _median(values)
+    if "read_s" in report:  # the peer's own steady state (its start-up left out) vs ours
+        report["steady_lines_per_s"] = _rate(lines, report["read_s"])
+        report["ratio_steady"] = (ours_steady / report["steady_lines_per_s"]
+                                  if report["steady_lines_per_s"] else None)
+    return report
+
+
+# ------------------------------------------------------------------------------------ report
+
+def format_table(report: dict[str, Any]) -> str:
+    """The report's headline figures as a few aligned lines for a terminal."""
+    inputs, model = report["inputs"], report["model"]
+    out = [f"model {model['name']} {model.get('version', '')}: {inputs['files']} files, "
+           f"{inputs['pages']} pages, {inputs['lines']} lines (segment {inputs['segment']}), "
+           f"batch size {report['settings']['batch_size']}, median of "
+           f"{report['settings']['repeat']}; load average {report['machine']['load_average']}",
+           f"{'':16}{'seconds':>9}{'lines/s':>10}{'pages/s':>10}"]
+
+    def row(label: str, section: dict | None, extra: str = "") -> None:
+        if section:
+            out.append(f"{label:16}{section['seconds']:9.2f}{section.get('lines_per_s', 0):10.1f}"
+                       f"{section.get('pages_per_s', 0):10.1f}  {extra}".rstrip())
+
+    startup = report["startup"]
+    out.append(f"{'start-up':16}{startup['seconds']:9.2f}  (import {startup['import_s']:.2f}, "
+               f"load {startup['load_s']:.2f}, first batch {startup['first_batch_s']:.2f}; "
+               f"--help {startup['cli_help_s']:.2f})")
+    whole = report["whole_process"]
+    row("whole process", whole, f"peak RSS {whole['peak_rss_mb']:.0f} MB, "
+        f"CPU {whole['cpu_seconds']:.1f} s")
+    row("steady state", report["steady_state"])
+    if report.get("model_only"):
+        row("model only", report["model_only"],
+            f"pipeline overhead {100 * report['model_only']['overhead']:.0f} %")
+    stages = report["stages"]
+    total = sum(stages["seconds"].values()) or 1.0
+    out.append("stages: " + ", ".join(f"{name} {seconds:.2f} s ({100 * seconds / total:.0f} %)"
+                                      for name, seconds in stages["seconds"].items()))
+    batching = report["batching"]
+    out.append(f"batching: {batching['batches']} batches, mean size "
+               f"{batching['mean_batch_size']:.1f}, padding {100 * batching['padding_fraction']:.1f} %"
+               f" (target <= {100 * PADDING_TARGET:.0f} %), decoder traces "
+               f"{batching['traces']}, retraces after warm-up {batching['retraces_after_warmup']}")
+    for name, peer in report["peers"].items():
+        if not peer["available"]:
+            out.append(f"{name}: not available ({peer['why']})")
+            continue
+        ratio = f"ours/{name} {peer['ratio']:.1f}x" if peer.get("ratio") else ""
+        if peer.get("ratio_steady"):
+            ratio += f", steady state {peer['ratio_steady']:.1f}x"
+        out.append(f"{name:16}{peer['seconds']:9.2f}{peer['lines_per_s']:10.1f}{'':10}  {ratio}")
+    return "\n".join(out)
+
+
+def _model_card(model: str) -> tuple[str, dict[str, Any]]:
+    from batch_ocr.recognizer import ModelError, resolve_model_dir
+
+    try:
+        model_dir = resolve_model_dir(model)
+        card = json.loads((model_dir / "card.json").read_text(encoding="utf-8"))
+    except (ModelError, OSError, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint="'--model'") from exc
+    return str(model_dir), card
+
+
+def _input_files(input_path: str) -> list[str]:
+    from batch_ocr.job import list_inputs
+
+    return [item.path for item in list_inputs([input_path])]
+
+
+def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size: int,
+              against: list[str], model_only: bool, generated: int | None = None,
+              progress=lambda message: None) -> dict[str, Any]:
+    """Every figure of `batch-ocr bench` for INPUT as a JSON-ready dict (see the module doc)."""
+    model_dir, card = _model_card(model)
+    paths = _input_files(input_path)
+    if not paths:
+        raise click.UsageError(f"no images under {input_path}")
+    load_before = os.getloadavg()
+    report: dict[str, Any] = {
+        "bench_command": _shell(["batch-ocr", "bench", *sys.argv[2:]]) if sys.argv[1:2] == ["bench"]
+        else None,
+        "model": {"name": card.get("name"), "version": card.get("version"), "directory": model_dir},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version()},
+        "inputs": {"path": None if generated else input_path, "generated": generated, "files": len(paths),
+                   "segment": segment},
+        "settings": {"repeat": repeat, "batch_size": batch_size},
+    }
+
+    with tempfile.TemporaryDirectory(prefix="batch-ocr-bench-") as workdir:
+        # Ours and the peers alternate within each repeat, so drifting machine load is shared.
+        run_argv = run_command_argv(input_path, os.path.join(workdir, "run.csv"), model_dir,
+                                    segment, batch_size)
+        peers = make_peers(against, paths, segment, workdir)
+        whole_runs: list[ProcessRun] = []
+        peer_runs: dict[str, list] = {p.name: [] for p in peers}
+        peer_errors: dict[str, str | None] = {p.name: None for p in peers}
+        for attempt in range(repeat):
+            progress(f"whole process run {attempt + 1}/{repeat}")
+            whole_runs.append(whole_process_once(run_argv))
+            for peer in peers:
+                if peer.why_unavailable or peer_errors[peer.name]:
+                    continue
+                progress(f"{peer.name} run {attempt + 1}/{repeat}")
+                try:
+                    peer_runs[peer.name].append(peer.run())
+                except (RuntimeError, OSError, ValueError) as exc:
+                    peer_errors[peer.name] = str(exc)
+        rows_with_text = _csv_rows_with_text(os.path.join(workdir, "run.csv"))
+
+        progress("start-up")
+        startups = [startup_once(model_dir) for _ in range(repeat)]
+        help_runs = [run_process([sys.executable, "-m", "batch_ocr.cli", "--help"]).seconds
+                     for _ in range(repeat)]
+
+    progress("steady state (in process)")
+    from batch_ocr.recognizer import load_model
+
+    recognizer = load_model(model_dir)
+    steady_runs, traces_after_warmup = time_steady_state(recognizer, input_path, segment,
+                                                         batch_size, repeat)
+    progress("stages")
+    profile = profile_stages(recognizer, paths, segment, batch_size, keep_batches=model_only)
+    model_runs = time_model_only(recognizer, profile.model_batches, repeat) if model_only else []
+    traces = recognizer.decoder.trace_count
+
+    lines, pages = profile.lines, profile.pages
+    report["inputs"].update(pages=pages, lines=lines, crops=profile.crops,
+                            lines_with_text=profile.lines_with_text)
+    whole_s = _median([r.seconds for r in whole_runs])
+    report["whole_process"] = {
+        "command": _shell(run_argv[:4] + ["INPUT"] + run_argv[5:6] + ["TMP.csv"] + run_argv[7:]),
+        "seconds": whole_s, "runs": [r.seconds for r in whole_runs],
+        "lines_per_s": _rate(lines, whole_s), "pages_per_s": _rate(pages, whole_s),
+        "peak_rss_mb": max(r.peak_rss_mb for r in whole_runs),
+        "cpu_seconds": _median([r.cpu_seconds for r in whole_runs]),
+        "csv_rows_with_text": rows_with_text,
+    }
+    report["startup"] = {
+        "command": "python -c '<import batch_ocr.cli; load_model(MODEL); read one blank crop>'",
+        "seconds": _median([run.seconds for run, _ in startups]),
+        "runs": [run.seconds for run, _ in startups],
+        **{key: _median([inner[key] for _, inner in startups])
+           for key in ("import_s", "load_s", "first_batch_s")},
+        "peak_rss_mb": max(run.peak_rss_mb for run, _ in startups),
+        "cli_help_s": _median(help_runs),
+    }
+    steady_s = _median(steady_runs)
+    # What a run pays beyond start-up and warm work: first-run effects, walking, journal, exit.
+    report["whole_process"]["beyond_startup_and_steady_s"] = (
+        whole_s - report["startup"]["seconds"] - steady_s)
+    report["steady_state"] = {
+        "command": "batch_ocr.job.run_job(..., recognizer=<loaded, warmed up>) in the bench process",
+        "seconds": steady_s, "runs": steady_runs, "lines_per_s": _rate(lines, steady_s),
+        "pages_per_s": _rate(pages, steady_s),
+    }
+    report["stages"] = {
+        "command": "one instrumented pass: images.read_pages, segment.find_lines, "
+                   "batching.prepare_crop, plan_batches + to_model_input, encoder, decode - "
+                   "encoder, readings + join, writers.write_csv",
+        "seconds": profile.seconds, "total_s": sum(profile.seconds.values()),
+    }
+    report["batching"] = {**profile.batching.report(), "traces": traces,
+                          "traces_after_warmup": traces_after_warmup,
+                          "retraces_after_warmup": traces - traces_after_warmup}
+    if model_only:
+        model_s = _median(model_runs)
+        model_rate = _rate(lines, model_s)
+        report["model_only"] = {
+            "command": "GreedyDecoder.decode on the pre-built batches, after warm-up",
+            "seconds": model_s, "runs": model_runs, "lines_per_s": model_rate,
+            "pages_per_s": _rate(pages, model_s),
+            "overhead": 1.0 - report["steady_state"]["lines_per_s"] / model_rate
+            if model_rate else None,
+        }
+    report["peers"] = {
+        peer.name: peer_report(peer, peer_runs[peer.name], peer_errors[peer.name], lines,
+                               report["whole_process"]["lines_per_s"],
+                               report["steady_state"]["lines_per_s"])
+        for peer in peers}
+    import resource
+
+    import tensorflow as tf
+
+    report["machine"].update(
+        tensorflow=tf.__version__,
+        load_average=[round(v, 2) for v in load_before],
+        load_average_after=[round(v, 2) for v in os.getloadavg()],
+        bench_peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+    return _rounded(report)
+
+
+# ------------------------------------------------------------------------------------ command
+
+@click.command("bench", short_help="Throughput and memory as a JSON report; optional peers.")
+@click.argument("input_path", metavar="[INPUT]", required=False, type=click.Path(exists=True))
+@click.option("--model", default="printed", show_default=True, metavar="NAME|DIR",
+              help="Shipped model name or a model directory.")
+@click.option("--generate", type=click.IntRange(min=1), metavar="N",
+              help="Instead of INPUT: render N printed line crops into a temporary folder.")
+@click.option("--segment", type=click.Choice(("line", "auto", "page")),
+              help="As for `run`; default line with --generate, else auto.")
+@click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Runs per figure; the report gives medians.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Line crops per model batch (as for `run`).")
+@click.option("--against", multiple=True, type=click.Choice(PEERS),
+              help="Also time this engine on the same inputs (repeatable).")
+@click.option("--model-only", is_flag=True,
+              help="Also time the bare encoder + decoder on pre-built batches.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write the JSON report here instead of stdout.")
+def bench_command(input_path: str | None, model: str, generate: int | None, segment: str | None,
+                  repeat: int, batch_size: int, against: tuple[str, ...], model_only: bool,
+                  output: str | None) -> None:
+    """Time `batch-ocr run` on INPUT (or on --generate N rendered lines): whole process, start-up,
+    steady state and each stage, with peak memory, padding and retraces.
+
+    The JSON report goes to stdout (or -o); a short table goes to stderr. Rates count the line
+    regions segmentation finds, the same for every figure and peer.
+    """
+    if (input_path is None) == (generate is None):
+        raise click.UsageError("give either INPUT or --generate N")
+
+    def progress(message: str) -> None:
+        click.echo(f"batch-ocr bench: {message}", err=True)
+
+    with tempfile.TemporaryDirectory(prefix="batch-ocr-bench-set-") as generated_dir:
+        if generate is not None:
+            _, card = _model_card(model)
+            progress(f"rendering {generate} line images")
+            generate_line_set(Path(generated_dir), generate, card.get("charset"))
+            input_path = generated_dir
+        report = benchmark(os.path.abspath(input_path), model,
+                           segment or ("line" if generate else "auto"), repeat, batch_size,
+                           list(dict.fromkeys(against)), model_only, generate, progress)
+    text = json.dumps(report, indent=2, ensure_ascii=False)
+    if output:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+    else:
+        click.echo(text)
+    click.echo(format_table(report), err=True)

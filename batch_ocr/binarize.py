@@ -1,0 +1,114 @@
+"""Grey page -> ink mask, robust to uneven light, tinted or yellowed paper and either polarity;
+plus a map of picture areas (photos, grey boxes) whose texture must not become text.
+
+Both work on the *flattened* page: the page divided by a large-window median estimate of its
+background, so paper reads as one level whatever the lighting or tint.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# Background and polarity are estimated on a copy at most this large: cheap and smooth enough.
+_WORK_SIZE = 512
+# Ink must be at least this many grey levels darker than the paper (after flattening).
+_MIN_CONTRAST = 30.0
+# Picture areas: a window of this many text heights that is mostly mid-tone (neither paper nor
+# ink) is a photo or a grey box; text has mid-tones only along its stroke edges.
+_PICTURE_WINDOW = 2.0
+_PICTURE_MIDTONE = 0.45
+_PICTURE_MIN_SIDE = 3.0  # text heights: smaller mid-tone patches are blurred letters, not pictures
+
+
+@dataclass
+class Flattened:
+    """A page with its background divided out, dark ink on light paper."""
+
+    flat: np.ndarray  # uint8 (H, W)
+    paper: float  # grey level of the paper
+    threshold: float  # levels below this are ink
+    noise: float  # pixel noise sigma
+
+    @property
+    def ink(self) -> np.ndarray:
+        return self.flat < self.threshold
+
+
+def flatten(gray: np.ndarray) -> Flattened | None:
+    """uint8 (H, W) image -> flattened page and ink threshold, or None when nothing stands out
+    from the background (uniform or noise-only images).
+
+    Polarity comes from the sign of strong deviations from a local median (text is the minority
+    class); illumination is divided out by that median background; the threshold is Otsu's,
+    clamped to stay 4 noise sigmas clear of the paper so noise alone never becomes ink.
+    """
+    height, width = gray.shape
+    if min(height, width) < 3:
+        return None
+    scale = min(1.0, _WORK_SIZE / max(height, width))
+    if scale < 1.0:
+        size = (max(3, round(width * scale)), max(3, round(height * scale)))
+        small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    else:
+        small = gray
+    # A median window far larger than a letter sees mostly paper, so it estimates the background
+    # under the text; a quarter of the image follows shading gradients but not strokes.
+    window = max(3, max(small.shape) // 4) | 1
+    background = cv2.medianBlur(small, window).astype(np.float32)
+    deviation = small.astype(np.float32) - background
+    noise = 1.4826 * float(np.median(np.abs(deviation))) + 1.0
+    darker = float(np.clip(-deviation - 3 * noise, 0, None).sum())
+    lighter = float(np.clip(deviation - 3 * noise, 0, None).sum())
+    if lighter > darker:  # light text on dark: the strong deviations point up
+        gray, small, background = 255 - gray, 255 - small, 255.0 - background
+    # A floor keeps heavy strokes that leak into the median estimate from being divided away.
+    background = np.maximum(background, max(1.0, 0.4 * float(np.percentile(background, 95))))
+    if scale < 1.0:
+        background = cv2.resize(background, (width, height), interpolation=cv2.INTER_LINEAR)
+    flat = gray.astype(np.float32) * (255.0 / background)
+    # Pixel noise from neighbour differences on every 4th row: edges are too few to bias the
+    # median, and, unlike the spread of grey levels, it is not inflated by large areas of ink.
+    rows = flat[::4]
+    noise = 1.0483 * float(np.median(np.abs(rows[:, 1:] - rows[:, :-1])))
+    flat = np.clip(flat, 0, 255).astype(np.uint8)
+    cumulative = np.cumsum(np.bincount(flat.ravel(), minlength=256))
+    paper = float(np.searchsorted(cumulative, cumulative[-1] / 2.0))  # median grey level
+    otsu, _ = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    threshold = min(float(otsu), paper - 4.0 * noise)
+    if paper - threshold < _MIN_CONTRAST:
+        return None
+    return Flattened(flat, paper, threshold, noise)
+
+
+def binarise(gray: np.ndarray) -> np.ndarray | None:
+    """uint8 (H, W) image -> bool ink mask (True = ink) for either polarity and uneven lighting,
+    or None when nothing stands out from the background (uniform or noise-only images)."""
+    page = flatten(gray)
+    return None if page is None else page.ink
+
+
+def picture_mask(page: Flattened, text_height: float) -> np.ndarray:
+    """bool (H, W): areas that are photos or grey boxes rather than print on paper.
+
+    Print is bilevel, ink or paper with only anti-aliased edges in between; a picture is mostly
+    mid-tones. Regions where mid-tones dominate a window of a couple of text heights, and that
+    are at least a few text heights on each side, are pictures (their ink is not text).
+    """
+    flat = page.flat
+    low = page.threshold + 0.25 * (page.paper - page.threshold)
+    high = page.paper - max(3.0 * page.noise, 0.2 * (page.paper - page.threshold))
+    midtone = ((flat > low) & (flat < high)).astype(np.float32)
+    window = max(3, int(_PICTURE_WINDOW * text_height)) | 1
+    share = cv2.blur(midtone, (window, window))
+    candidate = (share > _PICTURE_MIDTONE).astype(np.uint8)
+    if not candidate.any():
+        return candidate.astype(bool)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
+    side = _PICTURE_MIN_SIDE * text_height
+    big = (stats[:, cv2.CC_STAT_WIDTH] >= side) & (stats[:, cv2.CC_STAT_HEIGHT] >= side)
+    big[0] = False
+    mask = big[labels]
+    # The window's blur shrank the area by half a window on each side: grow it back.
+    return cv2.dilate(mask.view(np.uint8), np.ones((window, window), np.uint8)).astype(bool)

@@ -1,0 +1,149 @@
+"""`batch-ocr bench` on a tiny untrained SRN: the report's shape and sanity, and no retracing."""
+from __future__ import annotations
+
+import json
+import stat
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from batch_ocr import bench
+from batch_ocr.batching import plan_batches
+from batch_ocr.charset import Charset
+from batch_ocr.cli import main
+from batch_ocr.images import read_pages
+from batch_ocr.model.build import SRNConfig, build_srn
+
+CHARS = "0123456789abcdefghijklmnopqrstuvwxyz .,-"
+HEIGHT = 16
+TINY = SRNConfig(height=HEIGHT, vocab_size=Charset(CHARS).vocab_size,
+                 conv=[[4, [2, 2]], [4, [2, 2]], [4, [2, 1]], [4, [2, 1]]],
+                 encoder_units=4, decoder_units=8, embed_dim=4)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("tiny_model")
+    build_srn(TINY).save(directory / "model.keras")
+    card = {"name": "tiny", "version": "test", "charset": CHARS, "input_height": HEIGHT,
+            "architecture": TINY.to_dict()}
+    (directory / "card.json").write_text(json.dumps(card), encoding="utf-8")
+    return directory
+
+
+@pytest.fixture
+def fake_tesseract(tmp_path, monkeypatch):
+    """A `tesseract` on PATH that answers like the real one, so the peer harness is exercised
+    on machines without Tesseract too."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "tesseract"
+    script.write_text("#!/bin/sh\necho 123\n")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    return script
+
+
+def test_bench_report_on_generated_lines(tiny_model_dir, tmp_path, fake_tesseract):
+    report_path = tmp_path / "report.json"
+    result = CliRunner().invoke(main, [
+        "bench", "--generate", "8", "--repeat", "1", "--model", str(tiny_model_dir),
+        "--batch-size", "4", "--model-only", "--against", "tesseract", "-o", str(report_path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+
+    inputs = report["inputs"]
+    assert inputs["files"] == inputs["pages"] == 8
+    assert inputs["lines"] >= 8 and inputs["crops"] >= inputs["lines"]
+    for section in ("whole_process", "steady_state", "model_only"):
+        figures = report[section]
+        assert figures["seconds"] > 0 and figures["lines_per_s"] > 0, section
+        assert figures["lines_per_s"] == pytest.approx(inputs["lines"] / figures["seconds"],
+                                                       rel=1e-2)
+        assert figures["command"]
+    assert report["whole_process"]["peak_rss_mb"] > 50  # TensorFlow alone is far above this
+    assert report["whole_process"]["cpu_seconds"] > 0
+    startup = report["startup"]
+    assert startup["seconds"] >= startup["import_s"] + startup["load_s"] > 0
+    assert startup["cli_help_s"] > 0
+
+    assert set(report["stages"]["seconds"]) == set(bench.STAGES)
+    assert all(seconds >= 0 for seconds in report["stages"]["seconds"].values())
+    assert report["stages"]["seconds"]["encoder"] > 0
+
+    batching = report["batching"]
+    assert 0.0 <= batching["padding_fraction"] <= 1.0
+    assert batching["crops"] == inputs["crops"]
+    assert batching["batches"] >= inputs["crops"] / 4
+    assert batching["retraces_after_warmup"] == 0
+    assert report["model_only"]["overhead"] <= 1.0
+
+    tesseract = report["peers"]["tesseract"]
+    assert tesseract["available"] is True
+    assert tesseract["lines_per_s"] > 0
+    assert tesseract["ratio"] == pytest.approx(
+        report["whole_process"]["lines_per_s"] / tesseract["lines_per_s"], rel=1e-2)
+    assert "whole process" in result.output and "tesseract" in result.output
+
+
+def test_no_retrace_after_warm_up_across_widths(tiny_model_dir):
+    from batch_ocr.recognizer import load_model
+
+    recognizer = load_model(str(tiny_model_dir))
+    recognizer.read_crops([np.full((HEIGHT, 40), 255, np.uint8)])
+    traces = recognizer.decoder.trace_count
+    rng = np.random.default_rng(0)
+    for width, count in ((23, 3), (130, 5), (411, 2)):
+        crops = [rng.integers(0, 256, (HEIGHT, width), dtype=np.uint8) for _ in range(count)]
+        assert len(recognizer.read_crops(crops)) == count
+    assert recognizer.decoder.trace_count == traces == 1
+
+
+def test_padding_fraction_counts_padded_columns():
+    widths = [10, 20, 30]
+    # Batch [10, 20] pads to 2 x 20 columns, batch [30] needs none: 10 of 70 columns are padding.
+    assert bench.padding_fraction([[0, 1], [2]], widths) == pytest.approx(10 / 70)
+    assert bench.padding_fraction([[0], [1], [2]], widths) == 0.0
+    spread = list(np.random.default_rng(1).integers(20, 600, 200))
+    planned = bench.padding_fraction(plan_batches(spread, 16), spread)
+    unsorted = bench.padding_fraction([list(range(i, min(i + 16, 200))) for i in range(0, 200, 16)], spread)
+    assert 0.0 <= planned < unsorted
+
+
+def test_generated_lines_are_dark_text_on_light(tmp_path):
+    paths = bench.generate_line_set(tmp_path / "set", 5, charset="0123456789 ")
+    assert sorted(p.name for p in (tmp_path / "set").iterdir()) == [p.name for p in paths]
+    for path in paths:
+        gray = next(iter(read_pages(path))).gray
+        assert gray.shape[1] > gray.shape[0]
+        assert gray.min() < 100 and np.median(gray) > 200
+
+
+def test_child_peak_rss_is_that_child_only():
+    big = bench.run_process([sys.executable, "-c", "x = bytearray(300 * 2**20); x[::4096] = b'1' * len(x[::4096])"])
+    small = bench.run_process([sys.executable, "-c", "pass"])
+    assert big.returncode == small.returncode == 0
+    assert big.peak_rss_mb >= 300 > small.peak_rss_mb
+
+
+def test_missing_peers_are_reported_not_run(monkeypatch, tmp_path):
+    import importlib.util
+
+    monkeypatch.setattr(bench.shutil, "which", lambda name: None)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "rapidocr_onnxruntime"
+                        else real_find_spec(name, *a))
+    peers = bench.make_peers(["tesseract", "rapidocr"], ["a.png"], "line", str(tmp_path))
+    reports = {p.name: bench.peer_report(p, [], None, 10, 5.0, 9.0) for p in peers}
+    assert reports["tesseract"] == {"available": False, "why": "tesseract is not on PATH"}
+    assert reports["rapidocr"]["available"] is False
+    assert "rapidocr" in reports["rapidocr"]["why"]
+
+
+def test_needs_input_or_generate():
+    result = CliRunner().invoke(main, ["bench"])
+    assert result.exit_code == 2
+    assert "INPUT or --generate" in result.output
