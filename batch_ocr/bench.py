@@ -611,8 +611,9 @@ def format_table(report: dict[str, Any]) -> str:
                                       for name, seconds in stages["seconds"].items()))
     batching = report["batching"]
     out.append(f"batching: {batching['batches']} batches, mean size "
-               f"{batching['mean_batch_size']:.1f}, padding {100 * batching['padding_fraction']:.1f} %"
-               f" (target <= {100 * PADDING_TARGET:.0f} %), decoder traces "
+               f"{batching['mean_batch_size']:.1f}, padding "
+               f"{100 * batching['padding_fraction']:.1f} % (target <= "
+               f"{100 * PADDING_TARGET:.0f} %), decoder traces "
                f"{batching['traces']}, retraces after warm-up {batching['retraces_after_warmup']}")
     for name, peer in report["peers"].items():
         if not peer["available"]:
@@ -642,34 +643,30 @@ def _input_files(input_path: str) -> list[str]:
     return [item.path for item in list_inputs([input_path])]
 
 
-def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size: int,
-              against: list[str], model_only: bool, generated: int | None = None,
-              progress=lambda message: None) -> dict[str, Any]:
-    """Every figure of `batch-ocr bench` for INPUT as a JSON-ready dict (see the module doc)."""
-    model_dir, card = _model_card(model)
-    paths = _input_files(input_path)
-    if not paths:
-        raise click.UsageError(f"no images under {input_path}")
-    load_before = os.getloadavg()
-    report: dict[str, Any] = {
-        "bench_command": _shell(["batch-ocr", "bench", *sys.argv[2:]]) if sys.argv[1:2] == ["bench"]
-        else None,
-        "model": {"name": card.get("name"), "version": card.get("version"), "directory": model_dir},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version()},
-        "inputs": {"path": None if generated else input_path, "generated": generated, "files": len(paths),
-                   "segment": segment},
-        "settings": {"repeat": repeat, "batch_size": batch_size},
-    }
+@dataclass
+class _ChildFigures:
+    run_argv: list[str]
+    whole_runs: list[ProcessRun]
+    rows_with_text: int
+    startups: list[tuple[ProcessRun, dict[str, float]]]
+    help_seconds: list[float]
+    peers: list[Peer]
+    peer_runs: dict[str, list]
+    peer_errors: dict[str, str | None]
 
+
+def _measure_children(input_path: str, paths: list[str], model_dir: str, segment: str,
+                      repeat: int, batch_size: int, against: list[str],
+                      progress) -> _ChildFigures:
+    """Whole-process runs, peers and start-up probes, all as child processes."""
     with tempfile.TemporaryDirectory(prefix="batch-ocr-bench-") as workdir:
-        # Ours and the peers alternate within each repeat, so drifting machine load is shared.
-        run_argv = run_command_argv(input_path, os.path.join(workdir, "run.csv"), model_dir,
-                                    segment, batch_size)
+        output = os.path.join(workdir, "run.csv")
+        run_argv = run_command_argv(input_path, output, model_dir, segment, batch_size)
         peers = make_peers(against, paths, segment, workdir)
         whole_runs: list[ProcessRun] = []
         peer_runs: dict[str, list] = {p.name: [] for p in peers}
         peer_errors: dict[str, str | None] = {p.name: None for p in peers}
+        # Ours and the peers alternate within each repeat, so drifting machine load is shared.
         for attempt in range(repeat):
             progress(f"whole process run {attempt + 1}/{repeat}")
             whole_runs.append(whole_process_once(run_argv))
@@ -681,12 +678,34 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
                     peer_runs[peer.name].append(peer.run())
                 except (RuntimeError, OSError, ValueError) as exc:
                     peer_errors[peer.name] = str(exc)
-        rows_with_text = _csv_rows_with_text(os.path.join(workdir, "run.csv"))
+        rows_with_text = _csv_rows_with_text(output)
+    progress("start-up")
+    startups = [startup_once(model_dir) for _ in range(repeat)]
+    help_seconds = [run_process([sys.executable, "-m", "batch_ocr.cli", "--help"]).seconds
+                    for _ in range(repeat)]
+    shown = run_argv[:4] + ["INPUT", "-o", "TMP.csv"] + run_argv[7:]
+    return _ChildFigures(shown, whole_runs, rows_with_text, startups, help_seconds, peers,
+                         peer_runs, peer_errors)
 
-        progress("start-up")
-        startups = [startup_once(model_dir) for _ in range(repeat)]
-        help_runs = [run_process([sys.executable, "-m", "batch_ocr.cli", "--help"]).seconds
-                     for _ in range(repeat)]
+
+def _timing(command: str, runs: list[float], lines: int, pages: int) -> dict[str, Any]:
+    seconds = _median(runs)
+    return {"command": command, "seconds": seconds, "runs": runs,
+            "lines_per_s": _rate(lines, seconds), "pages_per_s": _rate(pages, seconds)}
+
+
+def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size: int,
+              against: list[str], model_only: bool, generated: int | None = None,
+              progress=lambda message: None) -> dict[str, Any]:
+    """Every figure of `batch-ocr bench` for INPUT as a JSON-ready dict (see the module doc)."""
+    model_dir, card = _model_card(model)
+    paths = _input_files(input_path)
+    if not paths:
+        raise click.UsageError(f"no images under {input_path}")
+    load_before = os.getloadavg()
+    # Children first: the bench process is still small, and TensorFlow is not yet loaded here.
+    children = _measure_children(input_path, paths, model_dir, segment, repeat, batch_size,
+                                 against, progress)
 
     progress("steady state (in process)")
     from batch_ocr.recognizer import load_model
@@ -700,17 +719,26 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
     traces = recognizer.decoder.trace_count
 
     lines, pages = profile.lines, profile.pages
-    report["inputs"].update(pages=pages, lines=lines, crops=profile.crops,
-                            lines_with_text=profile.lines_with_text)
-    whole_s = _median([r.seconds for r in whole_runs])
-    report["whole_process"] = {
-        "command": _shell(run_argv[:4] + ["INPUT"] + run_argv[5:6] + ["TMP.csv"] + run_argv[7:]),
-        "seconds": whole_s, "runs": [r.seconds for r in whole_runs],
-        "lines_per_s": _rate(lines, whole_s), "pages_per_s": _rate(pages, whole_s),
-        "peak_rss_mb": max(r.peak_rss_mb for r in whole_runs),
-        "cpu_seconds": _median([r.cpu_seconds for r in whole_runs]),
-        "csv_rows_with_text": rows_with_text,
+    invoked = sys.argv[1:2] == ["bench"]
+    report: dict[str, Any] = {
+        "bench_command": _shell(["batch-ocr", *sys.argv[1:]]) if invoked else None,
+        "model": {"name": card.get("name"), "version": card.get("version"),
+                  "directory": model_dir},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version()},
+        "inputs": {"path": None if generated else input_path, "generated": generated,
+                   "files": len(paths), "segment": segment, "pages": pages, "lines": lines,
+                   "crops": profile.crops, "lines_with_text": profile.lines_with_text},
+        "settings": {"repeat": repeat, "batch_size": batch_size},
     }
+    whole = children.whole_runs
+    report["whole_process"] = {
+        **_timing(_shell(children.run_argv), [r.seconds for r in whole], lines, pages),
+        "peak_rss_mb": max(r.peak_rss_mb for r in whole),
+        "cpu_seconds": _median([r.cpu_seconds for r in whole]),
+        "csv_rows_with_text": children.rows_with_text,
+    }
+    startups = children.startups
     report["startup"] = {
         "command": "python -c '<import batch_ocr.cli; load_model(MODEL); read one blank crop>'",
         "seconds": _median([run.seconds for run, _ in startups]),
@@ -718,17 +746,15 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
         **{key: _median([inner[key] for _, inner in startups])
            for key in ("import_s", "load_s", "first_batch_s")},
         "peak_rss_mb": max(run.peak_rss_mb for run, _ in startups),
-        "cli_help_s": _median(help_runs),
+        "cli_help_s": _median(children.help_seconds),
     }
-    steady_s = _median(steady_runs)
+    report["steady_state"] = _timing(
+        "batch_ocr.job.run_job(..., recognizer=<loaded, warmed up>) in the bench process",
+        steady_runs, lines, pages)
     # What a run pays beyond start-up and warm work: first-run effects, walking, journal, exit.
     report["whole_process"]["beyond_startup_and_steady_s"] = (
-        whole_s - report["startup"]["seconds"] - steady_s)
-    report["steady_state"] = {
-        "command": "batch_ocr.job.run_job(..., recognizer=<loaded, warmed up>) in the bench process",
-        "seconds": steady_s, "runs": steady_runs, "lines_per_s": _rate(lines, steady_s),
-        "pages_per_s": _rate(pages, steady_s),
-    }
+        report["whole_process"]["seconds"] - report["startup"]["seconds"]
+        - report["steady_state"]["seconds"])
     report["stages"] = {
         "command": "one instrumented pass: images.read_pages, segment.find_lines, "
                    "batching.prepare_crop, plan_batches + to_model_input, encoder, decode - "
@@ -739,20 +765,18 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
                           "traces_after_warmup": traces_after_warmup,
                           "retraces_after_warmup": traces - traces_after_warmup}
     if model_only:
-        model_s = _median(model_runs)
-        model_rate = _rate(lines, model_s)
-        report["model_only"] = {
-            "command": "GreedyDecoder.decode on the pre-built batches, after warm-up",
-            "seconds": model_s, "runs": model_runs, "lines_per_s": model_rate,
-            "pages_per_s": _rate(pages, model_s),
-            "overhead": 1.0 - report["steady_state"]["lines_per_s"] / model_rate
-            if model_rate else None,
-        }
+        figures = _timing("GreedyDecoder.decode on the pre-built batches, after warm-up",
+                          model_runs, lines, pages)
+        steady_rate = report["steady_state"]["lines_per_s"]
+        figures["overhead"] = (1.0 - steady_rate / figures["lines_per_s"]
+                               if figures["lines_per_s"] else None)
+        report["model_only"] = figures
     report["peers"] = {
-        peer.name: peer_report(peer, peer_runs[peer.name], peer_errors[peer.name], lines,
+        peer.name: peer_report(peer, children.peer_runs[peer.name],
+                               children.peer_errors[peer.name], lines,
                                report["whole_process"]["lines_per_s"],
                                report["steady_state"]["lines_per_s"])
-        for peer in peers}
+        for peer in children.peers}
     import resource
 
     import tensorflow as tf

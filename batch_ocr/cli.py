@@ -92,7 +92,7 @@ CONFIG_KEYS = {
     "input": "inputs", "inputs": "inputs", "output": "output", "format": "fmt", "model": "model",
     "segment": "segment", "batch_size": "batch_size", "resume": "resume", "quiet": "quiet",
     "raw_text": "raw_text", "max_pixels": "max_pixels", "state": "state",
-    "reprocess": "reprocess", "master": "master",
+    "reprocess": "reprocess", "master": "master", "rotate": "rotate",
 }
 
 
@@ -168,6 +168,9 @@ def _merge_config(ctx: click.Context, options: dict[str, Any]) -> dict[str, Any]
               help="Shipped model name (printed, digits) or a model directory.")
 @click.option("--segment", type=click.Choice(SEGMENT_CHOICES), default="auto", show_default=True,
               help="line: each image is one text line; page: layout analysis; auto: per image.")
+@click.option("--rotate", type=click.Choice(["none", "auto"]), default="none", show_default=True,
+              help="auto: find pages turned by 90/180/270 degrees (layout, then recogniser "
+                   "confidence); costs up to two readings per page.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
               help="Line crops per model batch.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run on the same OUTPUT.")
@@ -205,7 +208,7 @@ def run_command(ctx: click.Context, **options: Any) -> None:
         model=options["model"], segment=options["segment"], batch_size=options["batch_size"],
         resume=options["resume"], quiet=options["quiet"], raw_text=options["raw_text"],
         max_pixels=options["max_pixels"], state=options["state"],
-        reprocess=options["reprocess"], master=options["master"],
+        reprocess=options["reprocess"], master=options["master"], rotate=options["rotate"],
     )
     ctx.exit(code)
 
@@ -270,8 +273,11 @@ def models_command(as_json: bool) -> None:
         click.echo(f"  input height: {card.get('input_height', '?')}")
         held_out = _held_out(card)
         if held_out:
-            click.echo("  held-out:     " + ", ".join(f"{k} {_figure(v)}"
+            click.echo("  validation:   " + ", ".join(f"{k} {_figure(v)}"
                                                    for k, v in held_out.items()))
+        for name, report in card.get("evaluations", {}).items():
+            figures = {k: report[k] for k in ("lines", "cer", "line_accuracy", "auroc") if k in report}
+            click.echo(f"  eval {name}: " + ", ".join(f"{k} {_figure(v)}" for k, v in figures.items()))
         click.echo(f"  directory:    {card['directory']}")
 
 

@@ -68,8 +68,9 @@ EXIT_INTERRUPTED = 130  # for SIGINT and SIGTERM alike
 SEGMENT_MODES = ("auto", "page", "line")
 
 # One recogniser call gets pages from several files (the model batches their lines together), but
-# a chunk is cut early by pixels so that a run of huge scans cannot exhaust memory.
-PAGES_PER_CHUNK = 32
+# a chunk is cut early by pixels so that a run of huge scans cannot exhaust memory. Folders of
+# one-line crops need many pages per call: only then do width-sorted batches fill up and pad little.
+PAGES_PER_CHUNK = 128
 PIXELS_PER_CHUNK = 64_000_000
 # Unreadable files need no recognition; journal them in groups rather than all at the end.
 FILES_PER_CHUNK = 64
@@ -91,6 +92,7 @@ class _Options:
     state_path: str | None
     reprocess: bool
     master: bool
+    rotate: str = "none"
 
     @property
     def to_stdout(self) -> bool:
@@ -253,14 +255,15 @@ def run_job(inputs: list[str], output: str, fmt: str | None = None, model: str =
             segment: str = "auto", batch_size: int = 32, resume: bool = False,
             quiet: bool = False, raw_text: bool = False, max_pixels: int = 100_000_000,
             recognizer=None, progress: bool | None = None, state: str | None = None,
-            reprocess: bool = False, master: bool = False) -> int:
+            reprocess: bool = False, master: bool = False, rotate: str = "none") -> int:
     """Read every image under `inputs` and write one CSV/JSON/JSONL `output` ('-' = stdout).
 
     Returns the exit code of DESIGN.md: 0 all read, 1 some files failed, 2 usage / model /
     output / state problem, 3 another run holds the lock of the output or the state, 130
     interrupted (SIGINT or SIGTERM). `state` is a SQLite file of what earlier runs read: only
     new and changed files are read, and written unless `master` asks for every file;
-    `reprocess` reads every file again. `recognizer` replaces `load_model(model)` (tests inject
+    `reprocess` reads every file again. `rotate='auto'` lets the recogniser turn pages that lie
+    on their side or upside down. `recognizer` replaces `load_model(model)` (tests inject
     fakes); `progress` forces the tqdm bar on or off (default: on when stderr is a terminal).
     """
     try:
@@ -270,7 +273,7 @@ def run_job(inputs: list[str], output: str, fmt: str | None = None, model: str =
         _fail(str(exc))
         return EXIT_USAGE
     options = _Options(list(inputs), output, fmt, model, segment, batch_size, resume, raw_text,
-                       max_pixels, state, reprocess, master)
+                       max_pixels, state, reprocess, master, rotate)
 
     locks: list[int] = []
     try:
@@ -345,6 +348,7 @@ class _Run:
                 self.progress.fail(str(exc))
                 return EXIT_USAGE
         recognizer.batch_size = options.batch_size
+        recognizer.rotate = options.rotate
         card = dict(getattr(recognizer, "card", {}) or {})
 
         listing = list_inputs(options.inputs)

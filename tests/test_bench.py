@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import sys
 
@@ -42,7 +43,7 @@ def fake_tesseract(tmp_path, monkeypatch):
     script = bin_dir / "tesseract"
     script.write_text("#!/bin/sh\necho 123\n")
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     return script
 
 
@@ -108,7 +109,8 @@ def test_padding_fraction_counts_padded_columns():
     assert bench.padding_fraction([[0], [1], [2]], widths) == 0.0
     spread = list(np.random.default_rng(1).integers(20, 600, 200))
     planned = bench.padding_fraction(plan_batches(spread, 16), spread)
-    unsorted = bench.padding_fraction([list(range(i, min(i + 16, 200))) for i in range(0, 200, 16)], spread)
+    in_order = [list(range(i, min(i + 16, 200))) for i in range(0, 200, 16)]
+    unsorted = bench.padding_fraction(in_order, spread)
     assert 0.0 <= planned < unsorted
 
 
@@ -122,7 +124,8 @@ def test_generated_lines_are_dark_text_on_light(tmp_path):
 
 
 def test_child_peak_rss_is_that_child_only():
-    big = bench.run_process([sys.executable, "-c", "x = bytearray(300 * 2**20); x[::4096] = b'1' * len(x[::4096])"])
+    touch_300_mb = "x = bytearray(300 * 2**20); x[::4096] = b'1' * len(x[::4096])"
+    big = bench.run_process([sys.executable, "-c", touch_300_mb])
     small = bench.run_process([sys.executable, "-c", "pass"])
     assert big.returncode == small.returncode == 0
     assert big.peak_rss_mb >= 300 > small.peak_rss_mb

@@ -24,3 +24,58 @@ def test_pieces_join_with_single_spaces():
     assert line.line == 3 and line.box == (0, 0, 100, 10)
     assert 0.5 < line.confidence < 0.9
     assert np.isclose(line.chars[5].confidence, 0.5)
+
+
+def test_rotate_auto_keeps_the_surest_turn_and_maps_boxes_back():
+    from batch_ocr.records import LineResult
+    from batch_ocr.recognizer import Recognizer
+
+    page = _text_page()  # layout sees horizontal lines -> turns 0 and 2 are the candidates
+
+    class Upside(Recognizer):
+        """Reads confidently only when the page is turned twice (it was upside down)."""
+
+        def __init__(self):
+            self.rotate = "auto"
+
+        def _read_pages(self, pages, segment):
+            image = pages[0]
+            sure = image.shape == page.shape and np.array_equal(image, np.rot90(page, 2))
+            box = (10, 20, 30, 40)
+            return [[LineResult(0, "text", 0.95 if sure else 0.4, box)]]
+
+    lines = Upside().read_pages([page])[0]
+    assert lines[0].confidence == 0.95
+    # A box on the half-turned page maps back onto the page as given.
+    height, width = page.shape
+    assert lines[0].box == (width - 10 - 30, height - 20 - 40, 30, 40)
+
+
+def test_rotate_auto_keeps_the_page_as_given_when_no_turn_is_clearly_better():
+    from batch_ocr.records import LineResult
+    from batch_ocr.recognizer import Recognizer
+
+    page = _text_page()
+
+    class Even(Recognizer):
+        def __init__(self):
+            self.rotate = "auto"
+            self.turned = 0
+
+        def _read_pages(self, pages, segment):
+            turned = not np.array_equal(pages[0], page)
+            return [[LineResult(0, "abc", 0.85 if turned else 0.8, (1, 2, 3, 4))]]
+
+    assert Even().read_pages([page])[0][0].box == (1, 2, 3, 4)
+
+
+def _text_page() -> np.ndarray:
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 20)
+    image = Image.new("L", (420, 200), 255)
+    draw = ImageDraw.Draw(image)
+    for row, text in enumerate(["The quick brown fox jumps", "over the lazy dog again and",
+                                "again until the page is full"]):
+        draw.text((15, 20 + 50 * row), text, font=font, fill=0)
+    return np.array(image)

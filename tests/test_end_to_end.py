@@ -1,0 +1,92 @@
+"""The real job with the shipped models on sample_data/, through the installed console script."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from batch_ocr.images import IMAGE_SUFFIXES
+from batch_ocr.writers import CSV_COLUMNS
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "sample_data"
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "batch_ocr.cli", "run", *args],
+                          capture_output=True, text=True, cwd=REPO, timeout=600)
+
+
+def _images(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*")
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
+
+
+@pytest.fixture(scope="module")
+def printed_csv(tmp_path_factory) -> pd.DataFrame:
+    out = tmp_path_factory.mktemp("e2e") / "out.csv"
+    done = _run("sample_data", "-o", str(out), "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert out.read_text(encoding="utf-8").splitlines()[0] == ",".join(CSV_COLUMNS)
+    return pd.read_csv(out, dtype={"text": str}, keep_default_na=False)
+
+
+def test_every_sample_image_is_accounted_for_with_exact_columns(printed_csv):
+    assert list(printed_csv.columns) == CSV_COLUMNS
+    assert set(printed_csv["file"]) == _images(SAMPLES)
+    assert set(printed_csv["status"]) == {"ok"}
+    rows = list(zip(printed_csv["file"], printed_csv["page"], printed_csv["line"]))
+    assert rows == sorted(rows)
+    assert printed_csv["confidence"].between(0, 1).all()
+
+
+def test_multi_line_images_give_one_row_per_line(printed_csv):
+    labels = pd.read_csv(SAMPLES / "labels.csv", dtype=str, keep_default_na=False)
+    for file, text in zip(labels["file"], labels["text"]):
+        assert (printed_csv["file"] == file).sum() == len(text.split("\n")), file
+
+
+def test_printed_model_reads_the_sample_lines(printed_csv):
+    from batch_ocr.metrics import cer
+
+    labels = pd.read_csv(SAMPLES / "labels.csv", dtype=str, keep_default_na=False)
+    read = printed_csv.groupby("file")["text"].apply(lambda t: "\n".join(t))
+    predictions = [read[f].lstrip("'") for f in labels["file"]]
+    assert cer(predictions, list(labels["text"])) < PRINTED_MAX_CER
+    exact = {f for f, p, t in zip(labels["file"], predictions, labels["text"]) if p == t}
+    assert MUST_READ_EXACTLY <= exact, sorted(MUST_READ_EXACTLY - exact)
+
+
+def test_digits_model_reads_the_handwritten_samples(tmp_path):
+    out = tmp_path / "digits.csv"
+    done = _run("sample_data/digits", "-o", str(out), "--model", "digits", "--quiet")
+    assert done.returncode == 0, done.stderr
+    read = pd.read_csv(out, dtype={"text": str}, keep_default_na=False)
+    labels = pd.read_csv(SAMPLES / "digits" / "labels.csv", dtype=str, keep_default_na=False)
+    expected = {Path(f).name: t for f, t in zip(labels["file"], labels["text"])}
+    got = dict(zip(read["file"], read["text"]))
+    assert set(got) == set(expected)
+    right = sum(got[f] == expected[f] for f in expected)
+    assert right >= len(expected) - 1, got
+
+
+def test_json_output_is_valid_and_complete(tmp_path):
+    out = tmp_path / "out.json"
+    done = _run("sample_data/digits", "-o", str(out), "--model", "digits", "--quiet")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["model"]["name"] == "digits"
+    assert report["summary"]["files"] == len(report["files"]) == len(_images(SAMPLES / "digits"))
+    line = report["files"][0]["pages"][0]["lines"][0]
+    assert set(line) == {"line", "text", "confidence", "box", "chars"}
+    assert "".join(c["char"] for c in line["chars"]) == line["text"]
+
+
+# What the shipped printed model must get right on sample_data/ (set from its measured quality;
+# tighten as the model improves).
+PRINTED_MAX_CER = 0.10
+MUST_READ_EXACTLY: set[str] = set()
