@@ -318,7 +318,7 @@ def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
     from batch_ocr import images
     from batch_ocr.batching import plan_batches, prepare_crop, to_model_input
     from batch_ocr.job import PAGES_PER_CHUNK
-    from batch_ocr.recognizer import _join_pieces
+    from batch_ocr.recognizer import join_pieces
     from batch_ocr.records import STATUS_EMPTY, STATUS_ERROR, STATUS_OK, FileResult, PageResult
     from batch_ocr.segment import find_lines
     from batch_ocr.writers import write_csv
@@ -369,7 +369,7 @@ def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
             with watch.stage("postprocess"):
                 tokens, probs, ctc_tokens, ctc_lengths = outputs
                 for row, index in enumerate(batch):
-                    readings[index] = recognizer._reading(tokens[row], probs[row],
+                    readings[index] = recognizer.reading(tokens[row], probs[row],
                                                           ctc_tokens[row], int(ctc_lengths[row]))
         with watch.stage("postprocess"):
             grouped: dict[tuple[int, int], list] = {}
@@ -380,7 +380,7 @@ def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
                 for line_index, region in enumerate(regions):
                     pieces = [r for r in grouped.get((index, line_index), []) if r.text]
                     if pieces:
-                        lines.append(_join_pieces(len(lines), region, pieces))
+                        lines.append(join_pieces(len(lines), region, pieces))
                 pages_of[name].append(PageResult(page.page, page.width, page.height, lines))
                 counts["lines"] += len(regions)
                 counts["text"] += len(lines)

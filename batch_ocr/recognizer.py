@@ -79,11 +79,11 @@ class CropReader:
             tokens, probs, ctc_tokens, ctc_lengths = (
                 t.numpy() for t in self.decoder.decode(images, batch_widths, self.max_length))
             for row, index in enumerate(batch):
-                readings[index] = self._reading(tokens[row], probs[row], ctc_tokens[row],
+                readings[index] = self.reading(tokens[row], probs[row], ctc_tokens[row],
                                                 int(ctc_lengths[row]))
         return readings  # type: ignore[return-value]
 
-    def _reading(self, tokens, probs, ctc_tokens, ctc_length) -> CropReading:
+    def reading(self, tokens, probs, ctc_tokens, ctc_length) -> CropReading:
         chars: list[CharConfidence] = []
         eos_prob = 0.0  # a sequence cut at the length cap never said it was complete
         for token, prob in zip(tokens, probs):
@@ -170,7 +170,7 @@ class Recognizer(CropReader):
                 pieces = [r for r in grouped.get((page_index, line_index), []) if r.text]
                 if not pieces:
                     continue
-                lines.append(_join_pieces(len(lines), region, pieces))
+                lines.append(join_pieces(len(lines), region, pieces))
             results.append(lines)
         return results
 
@@ -198,7 +198,7 @@ def _as_gray(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def _join_pieces(line: int, region: LineRegion, pieces: list[CropReading]) -> LineResult:
+def join_pieces(line: int, region: LineRegion, pieces: list[CropReading]) -> LineResult:
     """Words/chunks of one line -> one line: texts joined by single spaces, confidence the
     character-weighted geometric mean of the pieces (each piece weighs as much as its text)."""
     chars: list[CharConfidence] = []

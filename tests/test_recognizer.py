@@ -1,6 +1,6 @@
 import numpy as np
 
-from batch_ocr.recognizer import CropReading, _join_pieces, line_confidence
+from batch_ocr.recognizer import CropReading, join_pieces, line_confidence
 from batch_ocr.records import CharConfidence, LineRegion
 
 
@@ -18,7 +18,7 @@ def test_pieces_join_with_single_spaces():
         return CropReading(text, p, [CharConfidence(c, p) for c in text], text)
 
     region = LineRegion(box=(0, 0, 100, 10), pieces=[(0, 0, 40, 10), (50, 0, 50, 10)])
-    line = _join_pieces(3, region, [piece("Hello", 0.9), piece("world", 0.5)])
+    line = join_pieces(3, region, [piece("Hello", 0.9), piece("world", 0.5)])
     assert line.text == "Hello world"
     assert [c.char for c in line.chars] == list("Hello world")
     assert line.line == 3 and line.box == (0, 0, 100, 10)
