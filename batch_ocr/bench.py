@@ -367,10 +367,10 @@ def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
             if keep_batches:
                 kept.append((batch_images, batch_widths))
             with watch.stage("postprocess"):
-                tokens, probs, ctc_tokens, ctc_lengths = outputs
+                tokens, probs, ctc_tokens, ctc_probs, ctc_lengths = outputs
                 for row, index in enumerate(batch):
-                    readings[index] = recognizer.reading(tokens[row], probs[row],
-                                                          ctc_tokens[row], int(ctc_lengths[row]))
+                    readings[index] = recognizer.reading(tokens[row], probs[row], ctc_tokens[row],
+                                                         ctc_probs[row], int(ctc_lengths[row]))
         with watch.stage("postprocess"):
             grouped: dict[tuple[int, int], list] = {}
             for owner, reading in zip(owners, readings):

@@ -47,14 +47,29 @@ def line_confidence(char_probs: list[float], eos_prob: float, agrees_with_ctc: b
     return score if agrees_with_ctc else 0.5 * score
 
 
-def _ctc_text(tokens: np.ndarray, length: int, charset: Charset) -> str:
-    out, previous = [], -1
-    for token in tokens[:length]:
+def _ctc_chars(tokens: np.ndarray, probs: np.ndarray, length: int, charset: Charset
+               ) -> list[CharConfidence]:
+    """Greedy CTC reading: collapse repeats, drop blanks; a character's confidence is the best
+    frame probability among the frames that emitted it."""
+    out: list[CharConfidence] = []
+    previous = -1
+    for token, prob in zip(tokens[:length], probs[:length]):
         token = int(token)
-        if token != previous and token >= NUM_SPECIAL:
-            out.append(charset.chars[token - NUM_SPECIAL])
+        if token >= NUM_SPECIAL:
+            if token != previous:
+                out.append(CharConfidence(charset.chars[token - NUM_SPECIAL], float(prob)))
+            elif out:
+                out[-1].confidence = max(out[-1].confidence, float(prob))
         previous = token
-    return "".join(out)
+    return out
+
+
+def _runaway(attention_length: int, eos_prob: float, ctc_length: int) -> bool:
+    """Whether an attention reading looks derailed next to the CTC reading of the same crop."""
+    if eos_prob == 0.0:
+        return True
+    slack = 2 + 0.25 * ctc_length
+    return abs(attention_length - ctc_length) > slack
 
 
 class CropReader:
@@ -76,14 +91,18 @@ class CropReader:
         # Keep the pixels per batch roughly constant, so very wide crops come in smaller batches.
         for batch in plan_batches(widths, self.batch_size):
             images, batch_widths = to_model_input([crops[i] for i in batch])
-            tokens, probs, ctc_tokens, ctc_lengths = (
+            tokens, probs, ctc_tokens, ctc_probs, ctc_lengths = (
                 t.numpy() for t in self.decoder.decode(images, batch_widths, self.max_length))
             for row, index in enumerate(batch):
                 readings[index] = self.reading(tokens[row], probs[row], ctc_tokens[row],
-                                                int(ctc_lengths[row]))
+                                               ctc_probs[row], int(ctc_lengths[row]))
         return readings  # type: ignore[return-value]
 
-    def reading(self, tokens, probs, ctc_tokens, ctc_length) -> CropReading:
+    def reading(self, tokens, probs, ctc_tokens, ctc_probs, ctc_length) -> CropReading:
+        """One crop's decoder outputs -> text, confidences. The attention reading is the answer
+        unless it has run away (no end-of-line, or far longer or shorter than the CTC reading:
+        attention decoders can loop on repetitive text), in which case the CTC reading, which
+        cannot loop, stands in; the disagreement halves the confidence either way."""
         chars: list[CharConfidence] = []
         eos_prob = 0.0  # a sequence cut at the length cap never said it was complete
         for token, prob in zip(tokens, probs):
@@ -93,9 +112,13 @@ class CropReader:
                 break
             if token >= NUM_SPECIAL:
                 chars.append(CharConfidence(self.charset.chars[token - NUM_SPECIAL], float(prob)))
+        ctc_chars = _ctc_chars(ctc_tokens, ctc_probs, ctc_length, self.charset)
+        ctc_text = "".join(c.char for c in ctc_chars)
+        agrees = ctc_text == "".join(c.char for c in chars)
+        if _runaway(len(chars), eos_prob, len(ctc_chars)):
+            chars, eos_prob = ctc_chars, 1.0
         text = "".join(c.char for c in chars)
-        ctc_text = _ctc_text(ctc_tokens, ctc_length, self.charset)
-        confidence = line_confidence([c.confidence for c in chars], eos_prob, ctc_text == text)
+        confidence = line_confidence([c.confidence for c in chars], eos_prob, agrees)
         return CropReading(text, confidence, chars, ctc_text)
 
 

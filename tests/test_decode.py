@@ -29,7 +29,7 @@ def _batch(widths):
 
 def test_stops_after_one_step_when_every_sequence_emits_eos():
     decoder = GreedyDecoder(_model_always_emitting(EOS), TINY.height)
-    tokens, probs, _, _ = (t.numpy() for t in decoder.decode(*_batch([40, 80, 200]), 50))
+    tokens, probs, *_ = (t.numpy() for t in decoder.decode(*_batch([40, 80, 200]), 50))
     assert tokens.shape == (3, 1)
     assert (tokens[:, 0] == EOS).all()
     assert (probs[:, 0] > 0.9).all()
@@ -39,7 +39,7 @@ def test_length_cap_follows_each_crop_width():
     char = 5
     decoder = GreedyDecoder(_model_always_emitting(char), TINY.height)
     widths = [8, 40, 64]
-    tokens, probs, _, _ = (t.numpy() for t in decoder.decode(*_batch(widths), 100))
+    tokens, probs, *_ = (t.numpy() for t in decoder.decode(*_batch(widths), 100))
     caps = [-(-w // WIDTH_STRIDE) + 1 for w in widths]
     # The loop runs to the longest cap only, and no sequence goes past its own cap.
     assert tokens.shape[1] == max(caps)
@@ -51,7 +51,7 @@ def test_length_cap_follows_each_crop_width():
 
 def test_global_max_length_caps_every_sequence():
     decoder = GreedyDecoder(_model_always_emitting(5), TINY.height)
-    tokens, _, _, _ = (t.numpy() for t in decoder.decode(*_batch([400, 400]), 7))
+    tokens, *_ = (t.numpy() for t in decoder.decode(*_batch([400, 400]), 7))
     assert tokens.shape == (2, 8)
 
 

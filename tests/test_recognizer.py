@@ -79,3 +79,25 @@ def _text_page() -> np.ndarray:
                                 "again until the page is full"]):
         draw.text((15, 20 + 50 * row), text, font=font, fill=0)
     return np.array(image)
+
+
+def test_runaway_attention_reading_falls_back_to_ctc():
+    from batch_ocr.charset import EOS, PAD, Charset
+    from batch_ocr.recognizer import CropReader
+
+    reader = object.__new__(CropReader)
+    reader.charset = Charset("abc/")
+    a, b, c, slash = 3, 4, 5, 6
+    ctc_tokens = np.array([a, a, PAD, b, PAD, c, PAD, PAD])
+    ctc_probs = np.array([0.9, 0.95, 1, 0.8, 1, 0.7, 1, 1])
+    # Attention agrees with CTC: its own reading and probabilities stand.
+    agree = reader.reading(np.array([a, b, c, EOS]), np.array([0.9, 0.9, 0.9, 0.99]),
+                           ctc_tokens, ctc_probs, 8)
+    assert agree.text == "abc" and agree.ctc_text == "abc"
+    assert agree.confidence > 0.9
+    # Attention loops until the length cap: the CTC reading stands in, with its own confidences.
+    looping = np.array([a, b, slash, c, slash, c, slash, c, slash, c])
+    runaway = reader.reading(looping, np.full(10, 0.6), ctc_tokens, ctc_probs, 8)
+    assert runaway.text == "abc"
+    assert [round(ch.confidence, 2) for ch in runaway.chars] == [0.95, 0.8, 0.7]
+    assert runaway.confidence < agree.confidence / 2  # the heads disagreed

@@ -20,7 +20,9 @@ HARD_LENGTH_CAP = 160
 
 
 class GreedyDecoder:
-    """Wraps a trained SRN graph: `decode(images, widths)` -> tokens, probabilities, CTC tokens."""
+    """Wraps a trained SRN graph: `decode(images, widths, max_length)` -> attention tokens and
+    their probabilities (B, steps), CTC tokens and their probabilities (B, T), and the valid CTC
+    steps per crop (B,)."""
 
     def __init__(self, model: keras.Model, height: int):
         self.height = height
@@ -69,6 +71,7 @@ class GreedyDecoder:
         _, _, _, _, tokens_ta, probs_ta = tf.while_loop(keep_going, body, start)
         tokens = tf.transpose(tokens_ta.stack())
         probs = tf.transpose(probs_ta.stack())
-        ctc_tokens = tf.argmax(ctc_logits, axis=-1, output_type=tf.int32)
+        ctc_probs = tf.nn.softmax(tf.cast(ctc_logits, tf.float32), axis=-1)
+        ctc_tokens = tf.argmax(ctc_probs, axis=-1, output_type=tf.int32)
         ctc_lengths = valid_steps(widths, tf.shape(encoded)[1])
-        return tokens, probs, ctc_tokens, ctc_lengths
+        return tokens, probs, ctc_tokens, tf.reduce_max(ctc_probs, axis=-1), ctc_lengths
