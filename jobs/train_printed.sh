@@ -17,7 +17,8 @@ renderer=$!
 until ls "$DATA/printed_train"/*.npz >/dev/null 2>&1; do sleep 10; done
 batch-ocr train --run-dir "$RUN" --data "synth:$DATA/printed_train" --val "synth:$DATA/printed_val" \
   --val-count 500 --export "$RUN/export" --name printed --charset printed --height 32 \
-  --steps "$STEPS" --warmup-steps 800 --max-chars 40 --eval-every 1000 --seed 0
+  --steps "$STEPS" --warmup-steps 800 --max-chars 40 --eval-every 1000 --seed 0 \
+  --describe "300000 synthetic printed lines (150 shards x 2000, seed 7, up to 40 characters) rendered by batch_ocr.train.prerender from the 82 fonts of batch_ocr/train/fonts/train.txt with scanner/camera degradations; validation: 500 lines in the 10 held-out fonts of heldout.txt (seed 101)"
 wait "$renderer"
 python -m batch_ocr.train.export_eval_set "$DATA/printed_test" "$RUN/test_set"
 batch-ocr eval "$RUN/test_set/labels.csv" --model "$RUN/export" --segment line -o "$RUN/test_eval.json"

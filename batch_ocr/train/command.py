@@ -28,11 +28,14 @@ import click
 @click.option("--max-minutes", type=float, default=None, help="Stop (checkpoint + export) after this long.")
 @click.option("--eval-every", default=1000, show_default=True)
 @click.option("--seed", default=0, show_default=True)
-def train_command(**kwargs) -> None:
+@click.option("--describe", default="", help="What the data is, in words, for the model card.")
+def train_command(describe: str, **kwargs) -> None:
     """Train or fine-tune an SRN recogniser (resumable; reproduces the shipped models)."""
     from batch_ocr.train.loop import TrainOptions, train
 
     kwargs["data"] = list(kwargs["data"])
+    if describe:
+        kwargs["notes"] = {"description": describe}
     metrics = train(TrainOptions(**kwargs))
     click.echo(json.dumps(metrics, indent=2))
 
