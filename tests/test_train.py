@@ -60,6 +60,26 @@ def test_train_checkpoint_resume_and_export(tmp_path):
     assert all(set(line.text) <= set("0123456789 -/.") for line in lines[0])
 
 
+def test_fine_tuning_starts_from_the_given_model(tmp_path):
+    import keras
+
+    _labelled_folder(tmp_path / "crops", ["12", "345"])
+    Trainer(_options(tmp_path, 2)).run()
+    exported = keras.models.load_model(tmp_path / "export" / "model.keras", safe_mode=True,
+                                       compile=False)
+    options = _options(tmp_path, 3)
+    options.run_dir = str(tmp_path / "finetune")
+    options.export_dir = str(tmp_path / "export2")
+    options.init_from = str(tmp_path / "export")
+    options.architecture = {}  # comes from the starting model's card
+    tuned = Trainer(options)
+    assert tuned.state["step"] == 0
+    assert all(np.array_equal(a, b) for a, b in zip(exported.get_weights(), tuned.model.get_weights()))
+    tuned.run()
+    card = json.loads((tmp_path / "export2" / "card.json").read_text())
+    assert card["training"]["init_from"] == str(tmp_path / "export")
+
+
 def test_learning_rate_warms_up_then_decays():
     options = TrainOptions(run_dir="x", data=[], steps=1000, warmup_steps=100, learning_rate=1e-3)
     rates = [learning_rate(s, options) for s in (0, 50, 99, 100, 500, 999)]
