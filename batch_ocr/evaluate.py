@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from batch_ocr.metrics import auroc, cer, line_accuracy
+from batch_ocr.metrics import auroc, calibration, cer, line_accuracy
 
 
 def text_category(text: str) -> str:
@@ -69,6 +69,7 @@ def evaluate(labels_csv: str | Path, model: str = "printed", segment: str = "lin
         "lines": len(references), "unreadable": unreadable,
         "cer": cer(predictions, references), "line_accuracy": line_accuracy(predictions, references),
         "auroc": auroc(confidences, right),
+        "calibration": calibration(confidences, right),
         "by_category": {}, "seconds": round(seconds, 2),
         "lines_per_second": round(len(references) / max(seconds, 1e-9), 1),
     }

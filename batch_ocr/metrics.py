@@ -47,3 +47,18 @@ def auroc(scores: list[float], positives: list[bool]) -> float | None:
         ranks[order[i:j + 1]] = (i + j) / 2.0 + 1
         i = j + 1
     return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def calibration(scores: list[float], positives: list[bool], edges=(0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0)
+                ) -> list[dict]:
+    """Line accuracy per confidence range, so a user can pick a threshold: for each range, how
+    many lines fall in it and how many of them are exactly right."""
+    scores = np.asarray(scores, dtype=np.float64)
+    positives = np.asarray(positives, dtype=bool)
+    table = []
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = (scores >= low) & ((scores < high) if high < edges[-1] else (scores <= high))
+        count = int(inside.sum())
+        table.append({"confidence": f"{low:.2f}-{high:.2f}", "lines": count,
+                      "line_accuracy": float(positives[inside].mean()) if count else None})
+    return table

@@ -20,3 +20,14 @@ def test_auroc_ranks_and_ties():
     assert auroc([0.1, 0.2, 0.9, 0.8], [True, True, False, False]) == 0.0
     assert auroc([0.5, 0.5], [True, False]) == 0.5
     assert auroc([0.5, 0.7], [True, True]) is None
+
+
+def test_calibration_counts_lines_and_accuracy_per_confidence_range():
+    from batch_ocr.metrics import calibration
+
+    table = calibration([0.1, 0.2, 0.92, 0.99, 1.0], [False, True, True, True, False])
+    by_range = {row["confidence"]: row for row in table}
+    assert by_range["0.00-0.50"] == {"confidence": "0.00-0.50", "lines": 2, "line_accuracy": 0.5}
+    assert by_range["0.95-1.00"]["lines"] == 2  # 1.0 falls in the top range
+    assert by_range["0.70-0.80"]["line_accuracy"] is None
+    assert sum(row["lines"] for row in table) == 5
