@@ -128,7 +128,7 @@ def find_lines(gray: np.ndarray, mode: str = "auto") -> list[LineRegion]:
     if text_height is None:
         return []
     if mode == "line" or (mode == "auto" and gray.shape[0] <= _SINGLE_LINE_HEIGHT * text_height):
-        return _single_line(comps, text_height)
+        return _single_line(comps, text_height, whole_crop=True)
     lines = _tilted_page_lines(page, comps, text_height)
     if lines is None:
         lines = _page_lines(comps, text_height, _non_text(page, comps, text_height))
@@ -253,8 +253,15 @@ def _non_text(page: Flattened, comps: _Components, text_height: float) -> np.nda
                  (cy >= comps.y0[index] - reach) & (cy < comps.y1[index] + reach)
         flagged |= inside
     return flagged
-def _single_line(comps: _Components, text_height: float) -> list[LineRegion]:
+def _single_line(comps: _Components, text_height: float, whole_crop: bool = False
+                 ) -> list[LineRegion]:
     letters, marks = _classify(comps, text_height)
+    if whole_crop:
+        # The image is known to be one line: bold or blurred words that merge into one wide solid
+        # blob, underlines and clipped neighbour lines are part of what the recogniser reads
+        # (it was trained on such crops); only specks are left out.
+        letters = np.flatnonzero(comps.area >= max(2.0, (_SPECK_SIZE * text_height) ** 2))
+        marks = np.array([], dtype=np.int64)
     if letters.size == 0:
         return []
     slope = _skew_slope(letters, comps, text_height)

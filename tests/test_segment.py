@@ -376,3 +376,35 @@ def test_quarter_turns_are_told_apart_from_level_pages():
         for box in back:
             x, y, w, h = box
             assert 0 <= x and 0 <= y and x + w <= page.shape[1] and y + h <= page.shape[0]
+
+
+def _tight_line(text: str, ink: int, paper: int, bold_blur: bool = False) -> np.ndarray:
+    """A tightly cropped line crop like a segmenter or scanner app hands over."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(FONT_DIR + ("DejaVuSans-Bold.ttf" if bold_blur else "DejaVuSans.ttf"), 26)
+    left, top, right, bottom = font.getbbox(text)
+    image = Image.new("L", (right - left + 4, bottom - top + 4), paper)
+    ImageDraw.Draw(image).text((2 - left, 2 - top), text, font=font, fill=ink)
+    gray = np.array(image)
+    if bold_blur:
+        gray = cv2.erode(cv2.GaussianBlur(gray, (5, 5), 0), np.ones((2, 3), np.uint8))
+    return gray
+
+
+@pytest.mark.parametrize("ink,paper", [(130, 166), (182, 224), (0, 255)])
+def test_line_mode_reads_faint_and_bilevel_tight_crops(ink, paper):
+    # Faint print spanning ~40 grey levels, and a pure 0/255 crop, are lines, not blank images.
+    gray = _tight_line("982.962 |531| 983 remember", ink, paper)
+    if (ink, paper) == (0, 255):
+        gray = np.where(gray < 128, 0, 255).astype(np.uint8)  # a binarised scan: two levels only
+    regions = find_lines(gray, "line")
+    assert len(regions) == 1
+    x, y, w, h = regions[0].box
+    assert x <= 6 and x + w >= gray.shape[1] - 6
+
+
+def test_line_mode_keeps_words_merged_into_solid_blobs():
+    gray = _tight_line("87092 Reykjavik", 40, 235, bold_blur=True)
+    x, y, w, h = find_lines(gray, "line")[0].box
+    assert x + w >= gray.shape[1] - 4  # the blurred bold word is not dropped as a bar
