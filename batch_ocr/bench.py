@@ -378,8 +378,8 @@ def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
             for index, ((name, page), regions) in enumerate(zip(pending, layouts)):
                 lines = []
                 for line_index, region in enumerate(regions):
-                    pieces = [r for r in grouped.get((index, line_index), []) if r.text]
-                    if pieces:
+                    pieces = grouped.get((index, line_index), [])
+                    if any(r.text for r in pieces):
                         lines.append(join_pieces(len(lines), region, pieces))
                 pages_of[name].append(PageResult(page.page, page.width, page.height, lines))
                 counts["lines"] += len(regions)

@@ -190,8 +190,8 @@ class Recognizer(CropReader):
         for page_index, regions in enumerate(layouts):
             lines = []
             for line_index, region in enumerate(regions):
-                pieces = [r for r in grouped.get((page_index, line_index), []) if r.text]
-                if not pieces:
+                pieces = grouped.get((page_index, line_index), [])
+                if not any(r.text for r in pieces):
                     continue
                 lines.append(join_pieces(len(lines), region, pieces))
             results.append(lines)
@@ -222,20 +222,25 @@ def _as_gray(image: np.ndarray) -> np.ndarray:
 
 
 def join_pieces(line: int, region: LineRegion, pieces: list[CropReading]) -> LineResult:
-    """Words/chunks of one line -> one line: texts joined by single spaces, confidence the
-    character-weighted geometric mean of the pieces (each piece weighs as much as its text)."""
+    """Words/chunks of one line (one reading per region piece) -> one line: texts joined by
+    single spaces, or by nothing where the region says a piece continues the previous word;
+    confidence is the character-weighted geometric mean of the pieces. Pieces read as nothing
+    (specks) are dropped."""
     chars: list[CharConfidence] = []
-    for i, piece in enumerate(pieces):
-        if i:
+    kept = []
+    for index, piece in enumerate(pieces):
+        if not piece.text:
+            continue
+        if chars and index not in region.glued:
             # The space between pieces comes from layout, not the model; it is as sure as the
             # least sure of its neighbours' edges.
-            edge = min(chars[-1].confidence, piece.chars[0].confidence) if piece.chars else 1.0
-            chars.append(CharConfidence(" ", edge))
+            chars.append(CharConfidence(" ", min(chars[-1].confidence, piece.chars[0].confidence)))
         chars.extend(piece.chars)
-    weights = np.array([max(len(p.text), 1) for p in pieces], dtype=np.float64)
-    logs = np.array([math.log(max(p.confidence, 1e-6)) for p in pieces])
+        kept.append(piece)
+    weights = np.array([len(p.text) for p in kept], dtype=np.float64)
+    logs = np.array([math.log(max(p.confidence, 1e-6)) for p in kept])
     confidence = float(math.exp((weights * logs).sum() / weights.sum()))
-    text = " ".join(p.text for p in pieces)
+    text = "".join(c.char for c in chars)
     return LineResult(line=line, text=text, confidence=confidence, box=region.box, chars=chars)
 
 

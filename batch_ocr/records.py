@@ -38,7 +38,10 @@ class LineRegion:
     """A text line found on a page: its box and the word/chunk boxes to recognise, left to right.
 
     `pieces` are boxes in page pixels; recognising each and joining with single spaces gives the
-    line's text. A line read as one piece has `pieces == [box]`. `angle` is the page's skew in
+    line's text, except after a cut that is not a word gap: `glued` lists the indexes of pieces
+    that continue the previous piece's word (a drop capital, a word too long for one piece) and
+    join it without a space. A line read as one piece has `pieces == [box]`. `angle` is the
+    page's skew in
     degrees (counter-clockwise) when segmentation ran on the page rotated level: then each piece
     is the hull of a level rectangle of that rotated page, and `deskew.deskewed_crops` cuts it.
     """
@@ -46,6 +49,7 @@ class LineRegion:
     box: Box
     pieces: list[Box]
     angle: float = 0.0
+    glued: tuple[int, ...] = ()
 
 
 @dataclass

@@ -516,22 +516,25 @@ def _region(line: _Line, comps: _Components, slope: float) -> LineRegion:
         left, top = min(initial[0], x0), min(initial[1], y0)
         right = max(initial[0] + initial[2], x1)
         bottom = max(initial[1] + initial[3], y1)
+        # The initial is the first letter of the line's first word: no space after it.
         return LineRegion(box=(left, top, right - left, bottom - top),
-                          pieces=[initial] + rest.pieces)
+                          pieces=[initial] + rest.pieces,
+                          glued=(1,) + tuple(i + 1 for i in rest.glued))
     letter_height = float(np.median(comps.height[line.letters]))
     # A tilted line's box is taller than its text; the text's own height (the band in sheared
     # coordinates) then sets the piece width limit, and each piece gets its own vertical extent.
     band = line.bottom - line.top
     tilted = abs(slope) * box[2] > 0.25 * band
-    pieces = _split_pieces(box, members, comps, letter_height, band if tilted else box[3])
+    pieces, glued = _split_pieces(box, members, comps, letter_height, band if tilted else box[3])
     if tilted and len(pieces) > 1:
         pieces = [_fit_vertically(piece, box, members, comps) for piece in pieces]
-    return LineRegion(box=box, pieces=pieces)
+    return LineRegion(box=box, pieces=pieces, glued=glued)
 
 
 def _split_pieces(box: Box, members: np.ndarray, comps: _Components, letter_height: float,
-                  text_height: int) -> list[Box]:
-    """Cut a line into pieces no wider than MAX_PIECE_ASPECT times `text_height`, left to right.
+                  text_height: int) -> tuple[list[Box], tuple[int, ...]]:
+    """Cut a line into pieces no wider than MAX_PIECE_ASPECT times `text_height`, left to right,
+    and say which pieces start inside a word (cut at a letter gap or through ink: glued).
 
     Each cut goes into the widest word gap in the second half of the allowed width (so pieces are
     neither tiny nor cut inside a word when a word gap exists), else the rightmost word gap, else
@@ -542,11 +545,12 @@ def _split_pieces(box: Box, members: np.ndarray, comps: _Components, letter_heig
     x, y, w, h = box
     max_width = max(2, int(MAX_PIECE_ASPECT * text_height))
     if w <= max_width:
-        return [box]
+        return [box], ()
     gaps = _merged_gaps(comps.x0[members], comps.x1[members])
     min_word_gap = _WORD_GAP * letter_height
     profile = None
     pieces: list[Box] = []
+    glued: list[int] = []
     start, end = x, x + w
     while end - start > max_width:
         limit = start + max_width
@@ -561,7 +565,9 @@ def _split_pieces(box: Box, members: np.ndarray, comps: _Components, letter_heig
             cut = words[-1]
         elif late:
             cut = max(late, key=lambda g: (g[1] - g[0], g[0]))
+            glued.append(len(pieces) + 1)
         else:
+            glued.append(len(pieces) + 1)
             if profile is None:
                 window = np.isin(comps.labels[y:y + h, x:end], members + 1)
                 profile = window.sum(axis=0)
@@ -574,7 +580,7 @@ def _split_pieces(box: Box, members: np.ndarray, comps: _Components, letter_heig
         pieces.append((start, y, cut[0] - start, h))
         start = cut[1]
     pieces.append((start, y, end - start, h))
-    return pieces
+    return pieces, tuple(glued)
 
 
 def _fit_vertically(piece: Box, box: Box, members: np.ndarray, comps: _Components) -> Box:

@@ -26,6 +26,18 @@ def test_pieces_join_with_single_spaces():
     assert np.isclose(line.chars[5].confidence, 0.5)
 
 
+def test_glued_pieces_join_without_a_space_and_empty_pieces_drop_out():
+    def piece(text, p=0.9):
+        return CropReading(text, p, [CharConfidence(c, p) for c in text], text)
+
+    # A drop capital, then the rest of its word, then a speck read as nothing, then a word.
+    region = LineRegion(box=(0, 0, 300, 60), pieces=[(0, 0, 50, 60), (55, 0, 80, 20),
+                                                     (140, 0, 5, 5), (150, 0, 90, 20)], glued=(1,))
+    line = join_pieces(0, region, [piece("O"), piece("nce"), piece(""), piece("upon")])
+    assert line.text == "Once upon"
+    assert "".join(c.char for c in line.chars) == line.text
+
+
 def test_rotate_auto_keeps_the_surest_turn_and_maps_boxes_back():
     from batch_ocr.records import LineResult
     from batch_ocr.recognizer import Recognizer

@@ -183,6 +183,7 @@ def test_very_long_line_is_split_into_pieces_that_cover_all_ink():
             assert x <= px and px + pw <= x + w and (py, ph) == (y, h)
         for (ax, _, aw, _), (bx, _, _, _) in zip(pieces, pieces[1:]):
             assert ax + aw <= bx  # left to right, no overlap
+        assert regions[0].glued == ()  # cut at word gaps only: pieces join with spaces
         covered = np.zeros(page.shape[1], dtype=bool)
         for px, _, pw, _ in pieces:
             covered[px:px + pw] = True
@@ -348,6 +349,7 @@ def test_pictures_rules_and_drop_capital_stay_out_of_lines():
     assert abs(first.pieces[0][0] - cap_box[0]) <= TOLERANCE
     assert abs(first.pieces[0][1] - cap_box[1]) <= TOLERANCE
     assert first.pieces[0][3] > 2.5 * truths[0][3]
+    assert 1 in first.glued  # the capital is the first letter of the next piece's word
     for region, truth in zip(regions[1:], truths[1:]):
         assert_box_matches(region.box, truth)
     for region, truth in zip(regions[:1], truths[:1]):
