@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-work/data}
 RUN=${RUN:-work/runs/printed}
-STEPS=${STEPS:-16000}
+STEPS=${STEPS:-10000}
 bash jobs/install_fonts.sh
 python -m batch_ocr.train.prerender --out "$DATA/printed_val" --split heldout --shards 1 --lines-per-shard 600 --seed 101
 python -m batch_ocr.train.prerender --out "$DATA/printed_test" --split heldout --shards 1 --lines-per-shard 1000 --seed 202
