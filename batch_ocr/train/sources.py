@@ -48,6 +48,7 @@ class ShardSource:
         from batch_ocr.train.shards import read_shard
 
         self._last_scan = time.monotonic()
+        before = len(self._loaded)
         for path in sorted(self.directory.glob("*.npz")):
             if path.name in self._loaded or len(self._loaded) >= self.max_shards:
                 continue
@@ -57,8 +58,9 @@ class ShardSource:
             self.images.extend(images)
             self.texts.extend(texts)
             self._loaded.add(path.name)
-        log.info("shards: %d loaded from %s, %d samples", len(self._loaded), self.directory,
-                 len(self.texts))
+        if len(self._loaded) > before:
+            log.info("shards: %d loaded from %s, %d samples", len(self._loaded), self.directory,
+                     len(self.texts))
 
     def sample(self, rng: np.random.Generator) -> Sample:
         if time.monotonic() - self._last_scan > self.rescan_seconds:
