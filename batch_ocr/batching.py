@@ -64,9 +64,14 @@ def resize_to_height(crop: np.ndarray, height: int) -> np.ndarray:
     return cv2.resize(crop, (new_w, height), interpolation=interpolation)
 
 
+def normalise_crop(crop: np.ndarray, height: int) -> np.ndarray:
+    """A cut-out crop (margin included) -> uint8 (height, W), dark text on light."""
+    return resize_to_height(to_dark_on_light(crop), height)
+
+
 def prepare_crop(gray: np.ndarray, box: Box, height: int) -> np.ndarray:
     """Page pixels in `box` -> uint8 (height, W) crop, dark text on light, ready for batching."""
-    return resize_to_height(to_dark_on_light(crop_with_margin(gray, box)), height)
+    return normalise_crop(crop_with_margin(gray, box), height)
 
 
 def to_model_input(crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

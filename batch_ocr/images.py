@@ -403,3 +403,30 @@ def _short(exc: BaseException, limit: int = 120) -> str:
     text = str(exc) or type(exc).__name__
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def as_gray(image: np.ndarray) -> np.ndarray:
+    """Any in-memory image (gray, gray with one channel, RGB, RGBA; uint8, or floats in 0-1 as
+    many libraries hand them over) -> contiguous uint8 (H, W), for callers of the Python API."""
+    import cv2
+
+    gray = np.asarray(image)
+    if gray.ndim == 3:
+        if gray.shape[2] == 1:
+            gray = gray[:, :, 0]
+        else:
+            if gray.dtype != np.uint8:
+                gray = _to_uint8(gray)
+            code = cv2.COLOR_RGBA2GRAY if gray.shape[2] == 4 else cv2.COLOR_RGB2GRAY
+            gray = cv2.cvtColor(np.ascontiguousarray(gray), code)
+    if gray.ndim != 2:
+        raise ValueError(f"expected a 2-D grayscale image, got shape {gray.shape}")
+    return np.ascontiguousarray(_to_uint8(gray) if gray.dtype != np.uint8 else gray)
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    # Floats that never exceed 1 are 0-1 intensities; anything else is already on a 0-255 scale.
+    if np.issubdtype(values.dtype, np.floating) and values.size and float(values.max()) <= 1.0:
+        values = values * 255.0
+    return np.clip(values, 0, 255).astype(np.uint8)
+

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from batch_ocr.batching import plan_batches, resize_to_height, to_dark_on_light, to_model_input
+from batch_ocr.batching import normalise_crop, plan_batches, to_model_input
 from batch_ocr.charset import EOS, NUM_SPECIAL, Charset
 from batch_ocr.records import CharConfidence, LineRegion, LineResult
 
@@ -180,7 +180,7 @@ class Recognizer(CropReader):
             # Tilted pages are rotated level once, so a piece never picks up its neighbour lines.
             for line_index, piece_crops in enumerate(deskewed_crops(page, regions)):
                 for crop in piece_crops:
-                    crops.append(resize_to_height(to_dark_on_light(crop), self.height))
+                    crops.append(normalise_crop(crop, self.height))
                     owners.append((page_index, line_index))
         readings = self.read_crops(crops) if crops else []
         grouped: dict[tuple[int, int], list[CropReading]] = {}
@@ -199,26 +199,15 @@ class Recognizer(CropReader):
 
     def read(self, images, segment: str = "auto") -> list[list[LineResult]]:
         """DESIGN.md's Python API: images (grayscale uint8 arrays or paths) -> lines per image."""
-        from batch_ocr.images import read_pages
+        from batch_ocr.images import as_gray, read_pages
 
         arrays = []
         for image in images:
             if isinstance(image, (str, os.PathLike)):
                 arrays.append(next(iter(read_pages(image))).gray)
             else:
-                arrays.append(_as_gray(np.asarray(image)))
+                arrays.append(as_gray(image))
         return self.read_pages(arrays, segment)
-
-
-def _as_gray(image: np.ndarray) -> np.ndarray:
-    import cv2
-
-    if image.ndim == 3:
-        image = cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2GRAY)
-    if image.dtype != np.uint8:
-        scale = 255.0 / max(float(image.max()), 1.0) if image.max() > 1 else 255.0
-        image = np.clip(image.astype(np.float32) * scale, 0, 255).astype(np.uint8)
-    return image
 
 
 def join_pieces(line: int, region: LineRegion, pieces: list[CropReading]) -> LineResult:

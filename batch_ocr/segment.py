@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from batch_ocr.binarize import Flattened, binarise, flatten, picture_mask
+from batch_ocr.images import as_gray
 from batch_ocr.deskew import (MAX_SKEW_DEG, DeskewTransform, box_to_original, deskew_transform,
                               hull_box, points_to_original, rotate_image, skew_angle)
 from batch_ocr.records import Box, LineRegion
@@ -119,7 +120,7 @@ def find_lines(gray: np.ndarray, mode: str = "auto") -> list[LineRegion]:
     """
     if mode not in MODES:
         raise ValueError(f"segment mode must be one of {', '.join(MODES)}, not {mode!r}")
-    gray = _as_gray(gray)
+    gray = as_gray(gray)
     page = flatten(gray)
     if page is None:
         return []
@@ -140,7 +141,7 @@ def find_lines(gray: np.ndarray, mode: str = "auto") -> list[LineRegion]:
 def letter_centres(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
     """Centres (x, y) of the letter-sized ink components and the text height, or None when the
     image has no text; what skew and orientation estimates work from."""
-    ink = binarise(_as_gray(gray))
+    ink = binarise(as_gray(gray))
     if ink is None:
         return None
     comps = _components(ink)
@@ -174,21 +175,6 @@ def _tilted_page_lines(page: Flattened, comps: _Components, text_height: float
         return None
     non_text = _non_text(level, level_comps, level_height)
     return _page_lines(level_comps, level_height, non_text, transform)
-def _as_gray(gray: np.ndarray) -> np.ndarray:
-    gray = np.asarray(gray)
-    if gray.ndim == 3:
-        if gray.shape[2] == 1:
-            gray = gray[:, :, 0]
-        else:
-            code = cv2.COLOR_RGBA2GRAY if gray.shape[2] == 4 else cv2.COLOR_RGB2GRAY
-            gray = cv2.cvtColor(np.ascontiguousarray(gray, dtype=np.uint8), code)
-    if gray.ndim != 2:
-        raise ValueError(f"expected a 2-D grayscale image, got shape {gray.shape}")
-    if gray.dtype != np.uint8:
-        gray = np.clip(gray, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(gray)
-
-
 def _components(ink: np.ndarray) -> _Components:
     _, labels, stats, _ = cv2.connectedComponentsWithStats(ink.view(np.uint8), connectivity=8)
     stats = stats[1:].astype(np.int64)

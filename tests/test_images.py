@@ -579,3 +579,14 @@ def test_path_objects_and_strings_both_work(tmp_path):
     path = tmp_path / "s.png"
     Image.new("L", (3, 2), 7).save(path)
     assert _only_page(str(path)).shape == _only_page(Path(path)).shape == (2, 3)
+
+
+def test_as_gray_accepts_the_arrays_api_users_hand_over():
+    from batch_ocr.images import as_gray
+
+    rgb = np.zeros((4, 5, 3), np.uint8)
+    rgb[..., 0] = 255
+    assert as_gray(rgb).shape == (4, 5) and as_gray(rgb).dtype == np.uint8
+    unit = np.full((4, 5), 0.5, np.float32)  # 0-1 floats are intensities, not near-black
+    assert int(as_gray(unit)[0, 0]) == 127
+    assert as_gray(np.full((4, 5, 1), 200, np.uint8))[0, 0] == 200

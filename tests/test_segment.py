@@ -32,8 +32,10 @@ SENTENCES = [
 Spec = tuple[str, str, int, int, int]  # text, font, size, x, y
 
 
-def render(specs: list[Spec], size: tuple[int, int]) -> tuple[np.ndarray, list[tuple]]:
-    """Black text on white; returns the page and each line's true ink box (x, y, w, h)."""
+def render(specs: list[Spec], size: tuple[int, int], angle: float = 0.0
+           ) -> tuple[np.ndarray, list[tuple]]:
+    """Black text on white, turned by `angle` degrees; returns the page and each line's true ink
+    box (x, y, w, h) on the turned page."""
     page = Image.new("L", size, 255)
     boxes = []
     for text, font_path, font_size, x, y in specs:
@@ -41,8 +43,12 @@ def render(specs: list[Spec], size: tuple[int, int]) -> tuple[np.ndarray, list[t
         ImageDraw.Draw(page).text((x, y), text, font=font, fill=0)
         alone = Image.new("L", size, 0)
         ImageDraw.Draw(alone).text((x, y), text, font=font, fill=255)
+        if angle:
+            alone = alone.rotate(angle, resample=Image.BILINEAR)
         ys, xs = np.nonzero(np.asarray(alone) > 127)
         boxes.append((xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()))
+    if angle:
+        page = page.rotate(angle, resample=Image.BILINEAR, fillcolor=255)
     return np.asarray(page).copy(), boxes
 
 
@@ -127,17 +133,7 @@ def test_noisy_blurred_scan():
 @pytest.mark.parametrize("angle", [-3.0, 2.5])
 def test_tilted_page_keeps_each_line_whole(angle):
     specs = [(SENTENCES[i], SANS, 28, 40, 30 + 40 * i) for i in range(5)]
-    size = (900, 260)
-    page = Image.new("L", size, 255)
-    truths = []
-    for text, font_path, font_size, x, y in specs:
-        font = ImageFont.truetype(font_path, font_size)
-        ImageDraw.Draw(page).text((x, y), text, font=font, fill=0)
-        alone = Image.new("L", size, 0)
-        ImageDraw.Draw(alone).text((x, y), text, font=font, fill=255)
-        ys, xs = np.nonzero(np.asarray(alone.rotate(angle, resample=Image.BILINEAR)) > 127)
-        truths.append((xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()))
-    tilted = np.asarray(page.rotate(angle, resample=Image.BILINEAR, fillcolor=255))
+    tilted, truths = render(specs, (900, 260), angle)
     regions = find_lines(tilted, "page")
     # The tilt is strong enough that the boxes of neighbouring lines overlap vertically.
     assert all(a[1] + a[3] > b[1] for a, b in zip(truths, truths[1:]))

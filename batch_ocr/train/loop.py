@@ -14,7 +14,7 @@ import shutil
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -311,7 +311,3 @@ class _Prefetcher:
 
 def train(options: TrainOptions) -> dict:
     return Trainer(options).run()
-
-
-def options_to_json(options: TrainOptions) -> str:
-    return json.dumps(asdict(options), indent=2)
