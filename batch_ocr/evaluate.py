@@ -33,8 +33,6 @@ def evaluate(labels_csv: str | Path, model: str = "printed", segment: str = "lin
 
     labels_path = Path(labels_csv)
     labels = pd.read_csv(labels_path, dtype=str, keep_default_na=False)
-    if "category" not in labels.columns:
-        labels["category"] = [text_category(t) for t in labels["text"]]
     recognizer = load_model(model)
     recognizer.batch_size = batch_size
     started = time.perf_counter()
@@ -70,33 +68,37 @@ def evaluate(labels_csv: str | Path, model: str = "printed", segment: str = "lin
         "cer": cer(predictions, references), "line_accuracy": line_accuracy(predictions, references),
         "auroc": auroc(confidences, right),
         "calibration": calibration(confidences, right),
-        "by_category": {}, "seconds": round(seconds, 2),
+        "seconds": round(seconds, 2),
         "lines_per_second": round(len(references) / max(seconds, 1e-9), 1),
     }
-    for category, group in labels.groupby("category"):
-        idx = list(group.index)
-        report["by_category"][category] = {
-            "lines": len(idx),
-            "cer": cer([predictions[i] for i in idx], [references[i] for i in idx]),
-            "line_accuracy": line_accuracy([predictions[i] for i in idx], [references[i] for i in idx]),
-        }
-    # Accuracy by reference length: exact lengths for short strings (digit strings, codes), ranges
-    # of ten for longer lines.
-    lengths = labels["text"].str.len()
-    buckets = lengths.astype(str) if lengths.max() <= 12 else (
-        ((lengths - 1) // 10 * 10 + 1).astype(str) + "-" + ((lengths - 1) // 10 * 10 + 10).astype(str))
-    report["by_length"] = {}
-    for bucket, group in sorted(labels.groupby(buckets), key=lambda kv: int(kv[0].split("-")[0])):
-        idx = list(group.index)
-        report["by_length"][bucket] = {
-            "lines": len(idx),
-            "cer": cer([predictions[i] for i in idx], [references[i] for i in idx]),
-            "line_accuracy": line_accuracy([predictions[i] for i in idx], [references[i] for i in idx]),
-        }
+    report.update(breakdown(labels, predictions))
     report["errors"] = [{"file": f, "text": r, "read": p} for f, r, p, ok
                         in zip(labels["file"], references, predictions, right) if not ok][:50]
     return report
 
+
+
+def breakdown(labels, predictions: list[str]) -> dict:
+    """CER and line accuracy by text category (the labels' own, else `text_category`) and by
+    reference length:
+    exact lengths for short strings (digit strings, codes), ranges of ten for longer lines."""
+    references = list(labels["text"])
+
+    def scores(idx: list[int]) -> dict:
+        preds, refs = [predictions[i] for i in idx], [references[i] for i in idx]
+        return {"lines": len(idx), "cer": cer(preds, refs), "line_accuracy": line_accuracy(preds, refs)}
+
+    labels = labels.reset_index(drop=True)
+    out: dict = {"by_category": {}, "by_length": {}}
+    categories = labels["category"] if "category" in labels else labels["text"].map(text_category)
+    for category, group in labels.groupby(categories):
+        out["by_category"][category] = scores(list(group.index))
+    lengths = labels["text"].str.len()
+    buckets = lengths.astype(str) if lengths.max() <= 12 else (
+        ((lengths - 1) // 10 * 10 + 1).astype(str) + "-" + ((lengths - 1) // 10 * 10 + 10).astype(str))
+    for bucket, group in sorted(labels.groupby(buckets), key=lambda kv: int(kv[0].split("-")[0])):
+        out["by_length"][bucket] = scores(list(group.index))
+    return out
 
 def record_in_card(model: str, name: str, report: dict, data_note: str) -> None:
     """Keep a model's held-out figures with the model: card.json gets evaluations[name]."""

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from batch_ocr.evaluate import breakdown
 from batch_ocr.metrics import cer, line_accuracy
 
 
@@ -42,7 +43,8 @@ def main() -> None:
     print(json.dumps({"engine": "tesseract", "labels": str(labels_path), "lines": len(references),
                       "cer": cer(predictions, references),
                       "line_accuracy": line_accuracy(predictions, references),
-                      "lines_per_second": round(len(references) / seconds, 2)}, indent=2))
+                      "lines_per_second": round(len(references) / seconds, 2),
+                      **breakdown(labels, predictions)}, indent=2))
 
 
 if __name__ == "__main__":

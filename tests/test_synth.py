@@ -238,3 +238,26 @@ def test_shard_seeds_depend_on_split():
     assert np.array_equal(a, prerender.shard_rng(1, "train", 0).random(4))
     assert not np.array_equal(a, prerender.shard_rng(1, "heldout", 0).random(4))
     assert not np.array_equal(a, prerender.shard_rng(1, "train", 1).random(4))
+
+
+# ---------------------------------------------------------------------------------- clean test set
+
+def test_clean_set_is_reproducible_native_resolution_and_labelled(tmp_path, monkeypatch):
+    import cv2
+    import pandas as pd
+
+    from batch_ocr.train import clean_set
+
+    monkeypatch.setattr(clean_set, "load_font_list", lambda name: [SANS, SERIF_BOLD])
+    labels_a = clean_set.write_clean_set(tmp_path / "a", lines=6, seed=5)
+    labels_b = clean_set.write_clean_set(tmp_path / "b", lines=6, seed=5)
+    a = pd.read_csv(labels_a, dtype=str, keep_default_na=False)
+    b = pd.read_csv(labels_b, dtype=str, keep_default_na=False)
+    assert a.equals(b) and len(a) == 6
+    assert set(a["category"]) <= set(CATEGORIES) and all(a["text"].str.len() > 0)
+    for name in a["file"]:
+        image = cv2.imread(str(tmp_path / "a" / name), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(image, cv2.imread(str(tmp_path / "b" / name), cv2.IMREAD_UNCHANGED))
+        # Saved as rendered (20-48 px font), not resized to the model height; light paper.
+        assert image.ndim == 2 and image.shape[0] > 24
+        assert np.median(image) > 200 and image.min() < 120
