@@ -77,9 +77,13 @@ def _paragraph(page: Page, rng: np.random.Generator, font_path: Path, size: int,
         if not words[0][0].isalpha():
             words[0] = "Once"
         cap_lines = 3
-        cap_font = ImageFont.truetype(str(font_path), int(leading * 2 + size * 0.95))
+        # The capital stands on the third line's baseline and its top is level with the first
+        # line's capitals, as typesetters set a three-line initial: size it by its ink, not by its
+        # font size (a letter's ink is only ~70 % of the em).
+        reach = 2 * leading - font.getbbox("H", anchor="ls")[1]
+        probe = ImageFont.truetype(str(font_path), 100).getbbox(words[0][0], anchor="ls")
+        cap_font = ImageFont.truetype(str(font_path), max(size, int(100 * reach / max(1, -probe[1]))))
         baseline0 = page.y + font.getmetrics()[0]
-        # The capital stands on the third line's baseline and reaches up to the first line.
         draw.text((x, baseline0 + 2 * leading), words[0][0], font=cap_font, fill=0, anchor="ls")
         cap_width = cap_font.getlength(words[0][0])
         indent = int(cap_width + size * 0.4)
