@@ -26,6 +26,7 @@ vertical text are not handled (quarter turns: `deskew.rotation_candidates`); a c
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import cv2
@@ -296,26 +297,40 @@ def _to_original(region: LineRegion, line: _Line, comps: _Components,
     ink = points_to_original(corners, transform)
     box = hull_box(np.concatenate([ink, piece_corners]).astype(np.float64), transform.shape)
     return LineRegion(box=box, pieces=pieces, angle=transform.angle)
+
+
+@functools.lru_cache(maxsize=4)
+def _shear_slopes(max_degrees: float) -> np.ndarray:
+    """Candidate slopes, small angles first: on a tie (a level page scores the same at several
+    angles) the first, smallest one wins. Each is computed by the same scalar expression the
+    per-angle loop used, so the chosen slope is bit for bit what it was."""
+    degrees = np.arange(0.0, max_degrees + 1e-9, _SKEW_STEP_DEG)
+    angles = [0.0] + [sign * d for d in degrees[1:] for sign in (1, -1)]
+    slopes = np.array([float(np.tan(np.radians(angle))) for angle in angles])
+    slopes.flags.writeable = False  # shared by every call through the cache
+    return slopes
+
+
 def _skew_slope(letters: np.ndarray, comps: _Components, text_height: float,
                 max_degrees: float = _MAX_SHEAR_DEG) -> float:
     """Text slope dy/dx within +-max_degrees: the shear under which letter centres pile up in the
-    fewest, fullest rows (a projection profile of centres, so it costs one bincount per angle)."""
+    fewest, fullest rows (a projection profile of centres per angle)."""
     if letters.size < _MIN_SKEW_LETTERS:
         return 0.0
     cx = (comps.x0[letters] + comps.x1[letters]) / 2.0
     cy = (comps.y0[letters] + comps.y1[letters]) / 2.0
     row = max(1.0, text_height / 4.0)
-    degrees = np.arange(0.0, max_degrees + 1e-9, _SKEW_STEP_DEG)
-    best_slope, best_score = 0.0, -1.0
-    # Small angles first: on a tie (a level page scores the same at several angles) they win.
-    for angle in [0.0] + [sign * d for d in degrees[1:] for sign in (1, -1)]:
-        slope = float(np.tan(np.radians(angle)))
-        rows = cy - slope * cx
-        counts = np.bincount(((rows - rows.min()) / row).astype(np.int64))
-        score = float(np.dot(counts, counts))
-        if score > best_score:
-            best_slope, best_score = slope, score
-    return best_slope
+    slopes = _shear_slopes(max_degrees)
+    # All angles in one pass (one row per angle): a Python loop of small bincounts cost a third
+    # of line-mode segmentation. Row indices of angle k are offset by k * span, so one bincount
+    # gives every angle's profile.
+    rows = cy[None, :] - slopes[:, None] * cx[None, :]
+    bins = ((rows - rows.min(axis=1, keepdims=True)) / row).astype(np.int64)
+    span = int(bins.max()) + 1
+    bins += np.arange(len(slopes), dtype=np.int64)[:, None] * span
+    counts = np.bincount(bins.ravel(), minlength=len(slopes) * span).reshape(len(slopes), span)
+    scores = np.einsum("ij,ij->i", counts, counts)
+    return float(slopes[int(np.argmax(scores))])  # argmax keeps the first of equal scores
 
 
 def _sheared(comps: _Components, slope: float) -> _Components:

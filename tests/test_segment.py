@@ -406,3 +406,43 @@ def test_line_mode_keeps_words_merged_into_solid_blobs():
     gray = _tight_line("87092 Reykjavik", 40, 235, bold_blur=True)
     x, y, w, h = find_lines(gray, "line")[0].box
     assert x + w >= gray.shape[1] - 4  # the blurred bold word is not dropped as a bar
+
+
+def _skew_slope_one_angle_at_a_time(cx, cy, text_height, max_degrees):
+    """The per-angle loop `_skew_slope` replaced, kept as the reference it must agree with."""
+    row = max(1.0, text_height / 4.0)
+    degrees = np.arange(0.0, max_degrees + 1e-9, 0.25)
+    best_slope, best_score = 0.0, -1.0
+    for angle in [0.0] + [sign * d for d in degrees[1:] for sign in (1, -1)]:
+        slope = float(np.tan(np.radians(angle)))
+        rows = cy - slope * cx
+        counts = np.bincount(((rows - rows.min()) / row).astype(np.int64))
+        score = float(np.dot(counts, counts))
+        if score > best_score:
+            best_slope, best_score = slope, score
+    return best_slope
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_skew_slope_picks_what_the_per_angle_loop_picked(seed):
+    from batch_ocr.segment import _Components, _skew_slope
+
+    rng = np.random.default_rng(seed)
+    count = int(rng.integers(8, 400))
+    # Letters along a few tilted rows (some seeds: scattered, or a single short row, where
+    # several angles tie and the smallest must win).
+    slope = np.tan(np.radians(rng.uniform(-10, 10)))
+    x0 = rng.integers(0, 3000, count)
+    y0 = (rng.integers(0, 6, count) * 60 + slope * x0).astype(np.int64) + 200
+    if seed % 5 == 0:
+        y0 = rng.integers(0, 2000, count)
+    if seed % 7 == 0:
+        x0, y0 = np.arange(count) * 20, np.full(count, 50)
+    height = rng.integers(10, 30, count)
+    comps = _Components(None, x0, y0, x0 + rng.integers(5, 25, count), y0 + height, height * 9)
+    letters = np.arange(count)
+    text_height = float(np.median(height))
+    cx, cy = (comps.x0 + comps.x1) / 2.0, (comps.y0 + comps.y1) / 2.0
+    for max_degrees in (8.0, 1.5):
+        assert _skew_slope(letters, comps, text_height, max_degrees) == \
+            _skew_slope_one_angle_at_a_time(cx, cy, text_height, max_degrees)
