@@ -12,7 +12,9 @@ How a run stays trustworthy for cron (DESIGN.md, "Runs that cron can trust"):
   mtime changed since is read again on resume.
 - Memory is bounded by chunks, not by the folder: page images stream through chunks of at most
   PAGES_PER_CHUNK pages / PIXELS_PER_CHUNK pixels; only names and journal offsets are held for
-  the whole run.
+  the whole run. A reader thread builds (decodes, segments, crops) at most one chunk ahead of
+  the one the model is reading (READ_AHEAD); recognition and the journal stay on the main
+  thread, in file order, where SIGINT/SIGTERM arrive.
 - With `--state` (state.py) only new and changed files are read. OUTPUT then holds the files read
   by this run, or with `--master` every file under INPUT (unchanged ones from the state).
 
@@ -21,6 +23,7 @@ from images.py (or from here, for images too small to hold text).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
@@ -44,6 +47,7 @@ from batch_ocr.outfiles import (
     write_atomically,
     write_stdout,
 )
+from batch_ocr.prefetch import Prefetch
 from batch_ocr.progress import Progress
 from batch_ocr.records import (
     STATUS_EMPTY,
@@ -76,6 +80,9 @@ PIXELS_PER_CHUNK = 64_000_000
 FILES_PER_CHUNK = 64
 # A page narrower or lower than this cannot hold a readable character (1x1 pixels, one row).
 MIN_TEXT_SIDE = 4
+# Build the next chunk (decode, segment, crop) in a reader thread while the model reads this one.
+# Off, the same chunks are built in turn on the main thread (same output, one core idle).
+READ_AHEAD = True
 
 
 @dataclass(frozen=True)
@@ -140,8 +147,23 @@ class _OpenFile:
         return FileResult(self.item.name, STATUS_OK if has_lines else STATUS_EMPTY, "", pages)
 
 
+@dataclass
+class _Chunk:
+    """Pages for one recogniser call, and the files finished once those pages are read.
+
+    A page is its gray array, or the recogniser's `PreparedPage` when it could segment and crop
+    ahead. `done` files had all their pages in this or earlier chunks (or failed to decode)."""
+
+    pages: list[tuple[_OpenFile, int, Any]]
+    done: list[_OpenFile]
+
+
 class _Batcher:
-    """Gathers pages of consecutive files into chunks, recognises them, journals finished files."""
+    """Gathers pages of consecutive files into chunks, recognises them, journals finished files.
+
+    Chunks are built (files decoded, pages segmented and cropped) one ahead in a reader thread
+    while the model reads the current chunk (prefetch.py); chunk boundaries, recognition and
+    journaling (main thread) are the same as without the thread, so the output is too."""
 
     def __init__(self, recognizer, segment: str, journal: Journal, progress: Progress,
                  started: float, hash_sources: bool):
@@ -151,65 +173,108 @@ class _Batcher:
         self.progress = progress
         self.started = started
         self.hash_sources = hash_sources
-        self.chunk: list[tuple[_OpenFile, int, Any]] = []
-        self.chunk_pixels = 0
-        self.waiting: list[_OpenFile] = []
 
     def run(self, todo: list[InputFile], max_pixels: int) -> None:
+        def chunks(stopping) -> Iterator[_Chunk]:
+            return self._chunks(todo, max_pixels, stopping)
+
+        if READ_AHEAD:
+            ready = Prefetch(chunks, ahead=1, name="batch-ocr-reader")
+        else:
+            ready = contextlib.closing(chunks(lambda: False))
+        with ready as chunk_iterator:
+            for chunk in chunk_iterator:
+                self._finish(chunk)
+
+    def _chunks(self, todo: list[InputFile], max_pixels: int, stopping) -> Iterator[_Chunk]:
+        """Read files in order and cut their pages into chunks (runs in the reader thread)."""
+        prepare = getattr(self.recognizer, "prepare_page", None)
+        pages_in: list[tuple[_OpenFile, int, Any]] = []
+        pixels = 0
+        full = False
+        waiting: list[_OpenFile] = []
+
+        def cut() -> _Chunk:
+            nonlocal pages_in, pixels, full, waiting
+            chunk = _Chunk(pages_in, [state for state in waiting if state.read_done])
+            waiting = [state for state in waiting if not state.read_done]
+            pages_in, pixels, full = [], 0, False
+            return chunk
+
         for item in todo:
+            if stopping():
+                return
             # Fingerprinted before reading: if the file changes while we read it, the next run
             # sees a different size/mtime and reads it again.
             source = None if item.problem else source_of(item.path, self.hash_sources)
             state = _OpenFile(item, source)
-            self.waiting.append(state)
+            waiting.append(state)
             pages = _pages_of(item, max_pixels)
-            while True:
-                try:
-                    page: PageImage | None = next(pages, None)
-                except Exception as exc:  # one bad file never stops the batch
-                    state.error = _reason(exc)
-                    break
-                if page is None:
-                    break
-                state.pages.append(PageResult(page.page, page.width, page.height))
-                self.chunk.append((state, len(state.pages) - 1, page.gray))
-                self.chunk_pixels += int(page.gray.size)
-                if len(self.chunk) >= PAGES_PER_CHUNK or self.chunk_pixels >= PIXELS_PER_CHUNK:
-                    self.flush()
-            pages.close()
+            try:
+                while not stopping():
+                    try:
+                        page: PageImage | None = next(pages, None)
+                    except Exception as exc:  # one bad file never stops the batch
+                        state.error = _reason(exc)
+                        break
+                    if page is None:
+                        break
+                    if full:  # this file goes on past a full chunk: that chunk goes first
+                        yield cut()
+                    state.pages.append(PageResult(page.page, page.width, page.height))
+                    pages_in.append((state, len(state.pages) - 1,
+                                     self._ahead_of_time(prepare, state, page.gray)))
+                    pixels += int(page.gray.size)
+                    full = len(pages_in) >= PAGES_PER_CHUNK or pixels >= PIXELS_PER_CHUNK
+            finally:
+                pages.close()
+            if stopping():
+                return
             state.read_done = True
-            # With no pages pending, every waiting file is finished: journal them now rather
-            # than with the next chunk, so a kill loses as little work as possible.
-            if not self.chunk or len(self.waiting) >= FILES_PER_CHUNK:
-                self.flush()
-        self.flush()
+            # A full chunk is cut once its last file is known to end (often right there, as with
+            # one-page files), so that file is journaled with it: an extra chunk for it alone
+            # would also take the reader's one place ahead. With no pages pending, every waiting
+            # file is finished: journal them now, so a kill loses as little work as possible.
+            if full or not pages_in or len(waiting) >= FILES_PER_CHUNK:
+                yield cut()
+        yield cut()
 
-    def _recognise(self, grays: list) -> list:
-        lines = self.recognizer.read_pages(grays, segment=self.segment)
-        if len(lines) != len(grays):
-            raise RuntimeError(f"recogniser returned {len(lines)} results for {len(grays)} pages")
+    def _ahead_of_time(self, prepare, state: _OpenFile, gray):
+        """The page segmented and cropped by the recogniser now, when it can; else the array."""
+        if prepare is None:
+            return gray
+        try:
+            prepared = prepare(gray, self.segment)
+        except Exception as exc:  # as if recognising this page had failed
+            state.error = state.error or f"recognition failed: {_reason(exc)}"
+            return gray
+        return gray if prepared is None else prepared
+
+    def _recognise(self, pages: list) -> list:
+        lines = self.recognizer.read_pages(pages, segment=self.segment)
+        if len(lines) != len(pages):
+            raise RuntimeError(f"recogniser returned {len(lines)} results for {len(pages)} pages")
         return lines
 
-    def flush(self) -> None:
-        live = [entry for entry in self.chunk if not entry[0].error]
-        self.chunk, self.chunk_pixels = [], 0
+    def _finish(self, chunk: _Chunk) -> None:
+        """Recognise a chunk's pages and journal the files it finishes (main thread)."""
+        live = [entry for entry in chunk.pages if not entry[0].error]
+        chunk.pages = []  # the arrays go as soon as this call is done with them
         if live:
             try:
-                per_page = self._recognise([gray for _, _, gray in live])
+                per_page = self._recognise([page for _, _, page in live])
             except Exception:
                 # Retry page by page so only the file that upsets the recogniser gets an error.
                 per_page = []
-                for state, _, gray in live:
+                for state, _, page in live:
                     try:
-                        per_page.append(self._recognise([gray])[0])
+                        per_page.append(self._recognise([page])[0])
                     except Exception as exc:
                         state.error = state.error or f"recognition failed: {_reason(exc)}"
                         per_page.append([])
             for (state, index, _), lines in zip(live, per_page):
                 state.pages[index].lines = list(lines)
-        done = [state for state in self.waiting if state.read_done]
-        self.waiting = [state for state in self.waiting if not state.read_done]
-        results = [(state.result(), state.source) for state in done]
+        results = [(state.result(), state.source) for state in chunk.done]
         self.journal.add(results, time.monotonic() - self.started)
         for result, _ in results:
             self.progress.finished(result)

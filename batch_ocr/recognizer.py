@@ -28,6 +28,17 @@ class ModelError(Exception):
 
 
 @dataclass
+class PreparedPage:
+    """A page segmented and cut into model-ready crops: everything before the model, which needs
+    no model and so can run ahead (job.py does it in its reader thread) while the model reads the
+    previous chunk. `read_pages` takes these in place of arrays."""
+
+    gray: np.ndarray
+    regions: list[LineRegion]
+    crops: list[list[np.ndarray]]  # per region, its pieces at the model height
+
+
+@dataclass
 class CropReading:
     text: str
     confidence: float
@@ -143,11 +154,31 @@ class Recognizer(CropReader):
 
     rotate = "none"  # "auto": try the page turned by quarter turns and keep the surest reading
 
-    def read_pages(self, pages: list[np.ndarray], segment: str = "auto") -> list[list[LineResult]]:
-        """Lines for each page, recognising every page's pieces in shared batches."""
+    def read_pages(self, pages: list[np.ndarray | PreparedPage], segment: str = "auto"
+                   ) -> list[list[LineResult]]:
+        """Lines for each page, recognising every page's pieces in shared batches. A page may
+        come as a `PreparedPage` from `prepare_page` (with the same `segment`)."""
         if self.rotate == "auto":
-            return [self._read_upright(page, segment) for page in pages]
+            grays = [page.gray if isinstance(page, PreparedPage) else page for page in pages]
+            return [self._read_upright(gray, segment) for gray in grays]
         return self._read_pages(pages, segment)
+
+    def prepare_page(self, page: np.ndarray, segment: str = "auto") -> PreparedPage | None:
+        """Segment `page` and cut its crops now (thread-safe: no model involved), or None when
+        this recogniser cannot work ahead (with rotate='auto' the turn is chosen by reading)."""
+        if self.rotate == "auto":
+            return None
+        return self._prepare(page, segment)
+
+    def _prepare(self, page: np.ndarray, segment: str) -> PreparedPage:
+        from batch_ocr.deskew import deskewed_crops
+        from batch_ocr.segment import find_lines
+
+        regions = find_lines(page, segment)
+        # Tilted pages are rotated level once, so a piece never picks up its neighbour lines.
+        crops = [[normalise_crop(crop, self.height) for crop in piece_crops]
+                 for piece_crops in deskewed_crops(page, regions)]
+        return PreparedPage(page, regions, crops)
 
     def _read_upright(self, page: np.ndarray, segment: str) -> list[LineResult]:
         """Layout says whether lines run across or down the page; which of the two remaining
@@ -170,26 +201,23 @@ class Recognizer(CropReader):
             line.box = unrotate_box(line.box, turns, page.shape)
         return lines
 
-    def _read_pages(self, pages: list[np.ndarray], segment: str) -> list[list[LineResult]]:
-        from batch_ocr.deskew import deskewed_crops
-        from batch_ocr.segment import find_lines
-
-        layouts: list[list[LineRegion]] = [find_lines(page, segment) for page in pages]
+    def _read_pages(self, pages: list[np.ndarray | PreparedPage], segment: str
+                    ) -> list[list[LineResult]]:
+        prepared = [page if isinstance(page, PreparedPage) else self._prepare(page, segment)
+                    for page in pages]
         crops, owners = [], []
-        for page_index, (page, regions) in enumerate(zip(pages, layouts)):
-            # Tilted pages are rotated level once, so a piece never picks up its neighbour lines.
-            for line_index, piece_crops in enumerate(deskewed_crops(page, regions)):
-                for crop in piece_crops:
-                    crops.append(normalise_crop(crop, self.height))
-                    owners.append((page_index, line_index))
+        for page_index, page in enumerate(prepared):
+            for line_index, piece_crops in enumerate(page.crops):
+                crops.extend(piece_crops)
+                owners.extend([(page_index, line_index)] * len(piece_crops))
         readings = self.read_crops(crops) if crops else []
         grouped: dict[tuple[int, int], list[CropReading]] = {}
         for owner, reading in zip(owners, readings):
             grouped.setdefault(owner, []).append(reading)
         results: list[list[LineResult]] = []
-        for page_index, regions in enumerate(layouts):
+        for page_index, page in enumerate(prepared):
             lines = []
-            for line_index, region in enumerate(regions):
+            for line_index, region in enumerate(page.regions):
                 pieces = grouped.get((page_index, line_index), [])
                 if not any(r.text for r in pieces):
                     continue

@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -394,3 +396,107 @@ def test_undecodable_file_names_are_escaped_not_fatal(tmp_path: Path):
     assert code == 0
     files = set(_read(tmp_path / "out.csv")["file"])
     assert files == {"good.png", "caf\\xe9.png"}
+
+
+# ------------------------------------------------------------------ reading ahead in a thread
+
+class _Prepared:
+    def __init__(self, gray):
+        self.gray = gray
+
+
+class PreparingRecognizer(FakeRecognizer):
+    """Works ahead like the real recogniser: `prepare_page` (segmentation and crops) runs in the
+    job's reader thread, `read_pages` (the model) on the main thread; both are recorded."""
+
+    def __init__(self, fail_prepare_width: int | None = None, delay: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.fail_prepare_width = fail_prepare_width
+        self.delay = delay
+        self.prepared = 0
+        self.consumed = 0
+        self.most_ahead = 0
+        self.threads: dict[str, set[str]] = {"prepare": set(), "read": set()}
+
+    def prepare_page(self, gray, segment="auto"):
+        self.threads["prepare"].add(threading.current_thread().name)
+        if gray.shape[1] == self.fail_prepare_width:
+            raise ValueError("cannot segment this width")
+        self.prepared += 1
+        return _Prepared(gray)
+
+    def read_pages(self, pages, segment="auto"):
+        self.threads["read"].add(threading.current_thread().name)
+        assert all(isinstance(page, _Prepared) for page in pages)
+        self.consumed += len(pages)
+        time.sleep(self.delay)  # the model at work: the reader goes ahead as far as it may
+        self.most_ahead = max(self.most_ahead, self.prepared - self.consumed)
+        return super().read_pages([page.gray for page in pages], segment)
+
+
+def _many_images(root: Path, count: int) -> Path:
+    for index in range(count):
+        _image(root / f"p{index:03d}.png", index, size=(30 + index % 7, 20))
+    return root
+
+
+@pytest.mark.parametrize("recognizer", [FakeRecognizer, PreparingRecognizer])
+def test_reading_ahead_writes_what_reading_in_turn_writes(recognizer, tree: Path,
+                                                           tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(job, "PAGES_PER_CHUNK", 2)
+    outputs = []
+    for ahead in (False, True):
+        monkeypatch.setattr(job, "READ_AHEAD", ahead)
+        output = tmp_path / f"ahead-{ahead}.jsonl"
+        reader = recognizer()
+        assert _run(tree, output, recognizer=reader)[0] == 1
+        outputs.append((output.read_bytes(), reader.calls))
+    assert outputs[0] == outputs[1]  # same rows, same order, same chunks
+
+
+def test_pages_are_prepared_in_the_reader_thread_at_most_one_chunk_ahead(tmp_path: Path,
+                                                                         monkeypatch):
+    monkeypatch.setattr(job, "PAGES_PER_CHUNK", 3)
+    root = _many_images(tmp_path / "in", 30)
+    reader = PreparingRecognizer(delay=0.1)
+    assert _run(root, tmp_path / "out.csv", recognizer=reader)[0] == 0
+    assert reader.threads == {"prepare": {"batch-ocr-reader"}, "read": {"MainThread"}}
+    assert reader.consumed == reader.prepared == 30
+    # While the model reads a chunk the next one is ready, but never more than that one.
+    assert 1 <= reader.most_ahead <= 3
+    assert not [t for t in threading.enumerate() if t.name == "batch-ocr-reader"]
+
+
+def test_a_page_that_fails_to_prepare_marks_only_its_file(tmp_path: Path):
+    root = tmp_path / "in"
+    _image(root / "a.png", 1, size=(40, 24))
+    _image(root / "b.png", 2, size=(13, 24))
+    _image(root / "c.png", 3, size=(40, 24))
+    reader = PreparingRecognizer(fail_prepare_width=13)
+    assert _run(root, tmp_path / "out.csv", recognizer=reader)[0] == 1
+    frame = _read(tmp_path / "out.csv")
+    status = frame.groupby("file")["status"].first().to_dict()
+    assert status == {"a.png": "ok", "b.png": "error", "c.png": "ok"}
+    error = frame.set_index("file").loc["b.png", "error"]
+    assert error == "recognition failed: ValueError: cannot segment this width"
+
+
+def test_sigterm_while_reading_ahead_leaves_a_journal_that_resumes(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(job, "PAGES_PER_CHUNK", 2)
+    root = _many_images(tmp_path / "in", 12)
+    full = tmp_path / "full.csv"
+    assert _run(root, full, recognizer=PreparingRecognizer())[0] == 0
+
+    output = tmp_path / "out.csv"
+    interrupted = PreparingRecognizer(delay=0.05, on_call=_interrupt_on_call(3))
+    assert _run(root, output, recognizer=interrupted)[0] == 130
+    assert not [t for t in threading.enumerate() if t.name == "batch-ocr-reader"]
+    assert not output.exists()
+    journal = Path(str(output) + ".journal.jsonl")
+    done = [json.loads(line)["file"] for line in journal.read_text().splitlines()[1:]]
+    assert done == [f"p{index:03d}.png" for index in range(4)]  # two chunks recognised
+
+    resumed = PreparingRecognizer()
+    assert _run(root, output, recognizer=resumed, resume=True)[0] == 0
+    assert output.read_bytes() == full.read_bytes()
+    assert resumed.consumed == 12 - 4
