@@ -296,7 +296,7 @@ def _to_original(region: LineRegion, line: _Line, comps: _Components,
     piece_corners = np.concatenate([[(x, y), (x + w, y + h)] for x, y, w, h in pieces])
     ink = points_to_original(corners, transform)
     box = hull_box(np.concatenate([ink, piece_corners]).astype(np.float64), transform.shape)
-    return LineRegion(box=box, pieces=pieces, angle=transform.angle)
+    return LineRegion(box=box, pieces=pieces, angle=transform.angle, glued=region.glued)
 
 
 @functools.lru_cache(maxsize=4)

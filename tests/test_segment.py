@@ -318,7 +318,9 @@ def test_box_mapping_round_trips():
             assert all(abs(a - b) <= 2 for a, b in zip(back, box)), (angle, box, back)
 
 
-def test_pictures_rules_and_drop_capital_stay_out_of_lines():
+def drop_cap_page():
+    """Six lines of body text with a three-line drop capital 'W' at the left of the first lines;
+    returns the page, the lines' truth boxes and the capital's bitmap."""
     body = [s[:30] for s in SENTENCES[:6]]
     specs = [(text, SERIF, 24, 110, 40 + 34 * i) for i, text in enumerate(body)]
     page, truths = render(specs, (900, 700))
@@ -329,6 +331,11 @@ def test_pictures_rules_and_drop_capital_stay_out_of_lines():
     cap_array = np.asarray(cap)
     page[truths[0][1]:truths[0][1] + 110, 25:105] = np.minimum(
         page[truths[0][1]:truths[0][1] + 110, 25:105], cap_array)
+    return page, truths, cap_array
+
+
+def test_pictures_rules_and_drop_capital_stay_out_of_lines():
+    page, truths, cap_array = drop_cap_page()
     page[260:262, 20:880] = 0  # a rule under the text
     rng = np.random.default_rng(3)
     yy, xx = np.mgrid[0:300, 0:400]
@@ -351,6 +358,18 @@ def test_pictures_rules_and_drop_capital_stay_out_of_lines():
     for region, truth in zip(regions[:1], truths[:1]):
         x, y, w, h = region.pieces[1]
         assert abs(x - truth[0]) <= TOLERANCE and abs(y - truth[1]) <= TOLERANCE
+
+
+
+def test_drop_capital_of_a_strongly_tilted_page_still_joins_its_word():
+    # Pages tilted beyond _ROTATE_MIN_DEG are laid out in a rotated frame; mapping the regions
+    # back must keep which pieces continue a word, or "Once" is read as "O nce".
+    page, truths, _ = drop_cap_page()
+    regions = find_lines(_turned(page, 8.0), "page")
+    assert len(regions) == len(truths)
+    first = regions[0]
+    assert abs(first.angle - 8.0) < 0.6
+    assert 1 in first.glued and first.pieces[0][3] > 2.5 * truths[0][3]
 
 
 def test_quarter_turns_are_told_apart_from_level_pages():
