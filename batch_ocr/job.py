@@ -76,7 +76,8 @@ SEGMENT_MODES = ("auto", "page", "line")
 # one-line crops need many pages per call: only then do width-sorted batches fill up and pad little.
 PAGES_PER_CHUNK = 128
 PIXELS_PER_CHUNK = 64_000_000
-# Unreadable files need no recognition; journal them in groups rather than all at the end.
+# Unreadable files need no recognition; journal them in groups rather than all at the end (without
+# cutting the chunk being filled: folders of one-page crops would then get chunks of this size).
 FILES_PER_CHUNK = 64
 # A page narrower or lower than this cannot hold a readable character (1x1 pixels, one row).
 MIN_TEXT_SIDE = 4
@@ -201,6 +202,11 @@ class _Batcher:
             pages_in, pixels, full = [], 0, False
             return chunk
 
+        def finished_apart() -> list[_OpenFile]:
+            """Finished files with no page in the chunk being filled (unreadable ones)."""
+            pending = {id(state) for state, _, _ in pages_in}
+            return [state for state in waiting if state.read_done and id(state) not in pending]
+
         for item in todo:
             if stopping():
                 return
@@ -235,8 +241,14 @@ class _Batcher:
             # one-page files), so that file is journaled with it: an extra chunk for it alone
             # would also take the reader's one place ahead. With no pages pending, every waiting
             # file is finished: journal them now, so a kill loses as little work as possible.
-            if full or not pages_in or len(waiting) >= FILES_PER_CHUNK:
+            if full or not pages_in:
                 yield cut()
+            elif len(waiting) >= FILES_PER_CHUNK:
+                apart = finished_apart()
+                if len(apart) >= FILES_PER_CHUNK:
+                    journaled = {id(state) for state in apart}
+                    waiting = [state for state in waiting if id(state) not in journaled]
+                    yield _Chunk([], apart)
         yield cut()
 
     def _ahead_of_time(self, prepare, state: _OpenFile, gray):

@@ -500,3 +500,32 @@ def test_sigterm_while_reading_ahead_leaves_a_journal_that_resumes(tmp_path: Pat
     assert _run(root, output, recognizer=resumed, resume=True)[0] == 0
     assert output.read_bytes() == full.read_bytes()
     assert resumed.consumed == 12 - 4
+
+
+def test_one_page_files_fill_whole_chunks(tmp_path: Path, monkeypatch):
+    # Width-sorted batches pad less the more crops a chunk holds; 100 one-page files are one call.
+    root = _many_images(tmp_path / "in", 100)
+    code, recognizer = _run(root, tmp_path / "out.csv")
+    assert code == 0 and recognizer.calls == [100]
+    monkeypatch.setattr(job, "PAGES_PER_CHUNK", 30)
+    code, recognizer = _run(root, tmp_path / "out2.csv")
+    assert recognizer.calls == [30, 30, 30, 10]
+
+
+def test_unreadable_files_are_journaled_in_groups_while_a_chunk_fills(tmp_path: Path):
+    root = tmp_path / "in"
+    _image(root / "a.png", 1)
+    for index in range(job.FILES_PER_CHUNK + 5):
+        (root / f"bad{index:03d}.png").write_bytes(b"")
+    _image(root / "z.png", 2)
+    output = tmp_path / "out.csv"
+    journaled_before_recognition = []
+
+    def count_journal(call: int) -> None:
+        lines = Path(str(output) + ".journal.jsonl").read_text().splitlines()
+        journaled_before_recognition.append(len(lines) - 1)
+
+    code, recognizer = _run(root, output, recognizer=FakeRecognizer(on_call=count_journal))
+    assert code == 1 and recognizer.calls == [2]  # a.png and z.png read together
+    assert journaled_before_recognition == [job.FILES_PER_CHUNK]
+    assert len(_read(output)) == 2 * 2 + job.FILES_PER_CHUNK + 5
