@@ -111,6 +111,22 @@ def picture_mask(page: Flattened, text_height: float) -> np.ndarray:
     side = _PICTURE_MIN_SIDE * text_height
     big = (stats[:, cv2.CC_STAT_WIDTH] >= side) & (stats[:, cv2.CC_STAT_HEIGHT] >= side)
     big[0] = False
+    for index in np.flatnonzero(big):
+        big[index] = not _flat_tint(flat, labels, stats[index], index, midtone, page)
     mask = big[labels]
     # The window's blur shrank the area by half a window on each side: grow it back.
     return cv2.dilate(mask.view(np.uint8), np.ones((window, window), np.uint8)).astype(bool)
+
+
+def _flat_tint(flat: np.ndarray, labels: np.ndarray, stat: np.ndarray, index: int,
+               midtone: np.ndarray, page: Flattened) -> bool:
+    """Whether a mid-tone area is one even tone: a shaded box or highlighter behind text, whose
+    letters are print like any other. A photo's mid-tones spread over many levels; an even tint's
+    spread is the pixel noise (the interquartile range of Gaussian noise is 1.35 sigma)."""
+    x, y, w, h = (int(v) for v in stat[:4])
+    window = (labels[y:y + h, x:x + w] == index) & (midtone[y:y + h, x:x + w] > 0)
+    tones = flat[y:y + h, x:x + w][window]
+    if tones.size < 16:
+        return False
+    q1, q3 = np.percentile(tones, [25, 75])
+    return bool(q3 - q1 <= max(4.0 * page.noise, 0.08 * (page.paper - page.threshold), 3.0))

@@ -439,8 +439,30 @@ def _cluster_lines(block: np.ndarray, comps: _Components, text_height: float) ->
                 continue
         tops[len(lines)], bottoms[len(lines)] = top, bottom
         lines.append(_Line([index], top, bottom, []))
+    lines = _merge_same_band(lines)
     lines.sort(key=lambda line: line.top + line.bottom)
     return lines
+
+
+def _merge_same_band(lines: list[_Line]) -> list[_Line]:
+    """Merge lines whose bands overlap like a letter and its line do. Letters seed lines in
+    height order, so a line of large type (a title) can start as two bands, one from its
+    small letters (or an i's dot) and one from its full-height ones, that only grow together
+    later; left apart they read the same words twice."""
+    lines = sorted(lines, key=lambda line: line.top)
+    out: list[_Line] = []
+    for line in lines:
+        if out:
+            last = out[-1]
+            overlap = min(last.bottom, line.bottom) - max(last.top, line.top)
+            if overlap >= _LINE_OVERLAP * min(last.bottom - last.top, line.bottom - line.top) \
+                    and None in (last.initial, line.initial):
+                last.letters.extend(line.letters)
+                last.initial = line.initial if last.initial is None else last.initial
+                last.top, last.bottom = min(last.top, line.top), max(last.bottom, line.bottom)
+                continue
+        out.append(line)
+    return out
 
 
 def _take_initial(index: int, lines: list[_Line], share: np.ndarray, comps: _Components,
@@ -450,6 +472,10 @@ def _take_initial(index: int, lines: list[_Line], share: np.ndarray, comps: _Com
     line's band instead would stretch that line over its neighbours' text."""
     spanned = [i for i in np.flatnonzero(share >= 0.6) if lines[i].initial is None]
     if len(spanned) < _DROP_CAP_LINES:
+        return False
+    # An initial spans lines of much smaller letters (a title's capital spans only its own line).
+    body = np.median(np.concatenate([comps.height[lines[i].letters] for i in spanned]))
+    if comps.height[index] < _DROP_CAP_LINES * body:
         return False
     lefts = [int(comps.x0[lines[i].letters].min()) for i in spanned]
     # Beside the lines, at most a little more than its own height away (an initial is set close).

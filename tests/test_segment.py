@@ -465,3 +465,17 @@ def test_skew_slope_picks_what_the_per_angle_loop_picked(seed):
     for max_degrees in (8.0, 1.5):
         assert _skew_slope(letters, comps, text_height, max_degrees) == \
             _skew_slope_one_angle_at_a_time(cx, cy, text_height, max_degrees)
+
+
+def test_text_in_a_shaded_box_is_read_but_a_noisy_grey_area_is_not():
+    # Call-outs and form fields set text on an even grey tint; the tint is not a picture.
+    specs = [(text, SERIF, 24, 60, 40 + 34 * i) for i, text in enumerate(SENTENCES[:4])]
+    page, truths = render(specs, (900, 420))
+    shaded = page.astype(np.int16)
+    rng = np.random.default_rng(5)
+    shaded[25:180, 40:800] = np.minimum(shaded[25:180, 40:800], 200)  # the box, under the text
+    shaded = np.clip(shaded + rng.normal(0, 2, shaded.shape), 0, 255).astype(np.uint8)
+    # Beside it, a grey area whose tones spread like a photo's: still no text there.
+    shaded[250:400, 40:400] = np.clip(170 + rng.normal(0, 25, (150, 360)), 0, 255).astype(np.uint8)
+    regions = find_lines(shaded, "page")
+    assert_lines_match(regions, truths)
