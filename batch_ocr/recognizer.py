@@ -248,6 +248,8 @@ def join_pieces(line: int, region: LineRegion, pieces: list[CropReading]) -> Lin
     for index, piece in enumerate(pieces):
         if not piece.text:
             continue
+        if index == 0 and 1 in region.glued and len(piece.chars) == 1:
+            piece = _as_initial(piece)
         if chars and index not in region.glued:
             # The space between pieces comes from layout, not the model; it is as sure as the
             # least sure of its neighbours' edges.
@@ -259,6 +261,22 @@ def join_pieces(line: int, region: LineRegion, pieces: list[CropReading]) -> Lin
     confidence = float(math.exp((weights * logs).sum() / weights.sum()))
     text = "".join(c.char for c in chars)
     return LineResult(line=line, text=text, confidence=confidence, box=region.box, chars=chars)
+
+
+# A lone glyph read without context is often taken for its look-alike symbol or digit; a drop
+# capital (the only single-glyph first piece glued to its word, see segment._split_pieces: cuts
+# inside words leave long pieces) is always a letter.
+_INITIAL_LOOKALIKES = {"$": "S", "§": "S", "5": "S", "0": "O", "1": "I", "|": "I", "!": "I",
+                       "8": "B", "6": "G", "2": "Z", "€": "E", "£": "L", "¥": "Y", "(": "C"}
+
+
+def _as_initial(piece: CropReading) -> CropReading:
+    char = piece.chars[0]
+    letter = _INITIAL_LOOKALIKES.get(char.char)
+    if letter is None:
+        return piece
+    return CropReading(letter, piece.confidence, [CharConfidence(letter, char.confidence)],
+                       piece.ctc_text)
 
 
 def load_model(name_or_dir: str = DEFAULT_MODEL) -> Recognizer:

@@ -38,6 +38,21 @@ def test_glued_pieces_join_without_a_space_and_empty_pieces_drop_out():
     assert "".join(c.char for c in line.chars) == line.text
 
 
+
+def test_a_drop_capital_read_as_a_look_alike_symbol_becomes_its_letter():
+    def piece(text, p=0.9):
+        return CropReading(text, p, [CharConfidence(c, p) for c in text], text)
+
+    initial = LineRegion(box=(0, 0, 300, 60), pieces=[(0, 0, 50, 60), (55, 0, 80, 20)], glued=(1,))
+    assert join_pieces(0, initial, [piece("$"), piece("econd")]).text == "Second"
+    assert join_pieces(0, initial, [piece("0"), piece("nce")]).text == "Once"
+    assert join_pieces(0, initial, [piece("W"), piece("hen")]).text == "When"
+    # Not an initial: a first piece of its own word, or a long piece cut inside a word.
+    apart = LineRegion(box=(0, 0, 300, 20), pieces=[(0, 0, 10, 20), (20, 0, 80, 20)])
+    assert join_pieces(0, apart, [piece("$"), piece("5")]).text == "$ 5"
+    assert join_pieces(0, initial, [piece("ABC1"), piece("23")]).text == "ABC123"
+
+
 def test_rotate_auto_keeps_the_surest_turn_and_maps_boxes_back():
     from batch_ocr.records import LineResult
     from batch_ocr.recognizer import Recognizer
