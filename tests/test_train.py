@@ -85,3 +85,23 @@ def test_learning_rate_warms_up_then_decays():
     rates = [learning_rate(s, options) for s in (0, 50, 99, 100, 500, 999)]
     assert rates[0] < rates[1] < rates[2] <= 1e-3
     assert rates[3] > rates[4] > rates[5] >= 0.05 * 1e-3 * 0.99
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path, monkeypatch):
+    import io
+    import sys
+
+    from batch_ocr.train import loop
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    _labelled_folder(tmp_path / "crops", ["12", "345"])
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    Trainer(_options(tmp_path, 4)).run()
+    # tqdm draws "done/total" counts of steps on the terminal; the log file keeps every 50th step.
+    assert "4/4" in terminal.getvalue() and "step" in terminal.getvalue()
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert loop._progress_bar(10, 0) is None

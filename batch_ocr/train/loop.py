@@ -12,6 +12,7 @@ import math
 import os
 import shutil
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -236,6 +237,7 @@ class Trainer:
         last_checkpoint = time.monotonic()
         window_start, window_samples = time.monotonic(), 0
         metrics: dict = self.state["history"][-1] if self.state["history"] else {}
+        bar = _progress_bar(options.steps, self.state["step"])
         while self.state["step"] < options.steps and not stop.is_set():
             if options.max_minutes and time.monotonic() - started > options.max_minutes * 60:
                 log.info("time budget of %.0f minutes reached", options.max_minutes)
@@ -248,6 +250,11 @@ class Trainer:
             self.state["samples"] += len(images)
             window_samples += len(images)
             step = self.state["step"]
+            if bar is not None:
+                bar.update(1)
+                if step % 10 == 0:
+                    bar.set_postfix(loss=f"{float(attention_loss):.4f}",
+                                    val_cer=f"{metrics['cer']:.4f}" if metrics else "-", refresh=False)
             if step % 50 == 0:
                 rate = window_samples / max(time.monotonic() - window_start, 1e-6)
                 log.info("step %d  loss %.4f  ctc %.4f  lr %.2e  %.0f lines/s", step,
@@ -260,6 +267,8 @@ class Trainer:
                 self._save_checkpoint()
                 last_checkpoint = time.monotonic()
         queue.close()
+        if bar is not None:
+            bar.close()
         self.state["seconds"] = seconds_before + time.monotonic() - started
         if val_samples and (not metrics or metrics.get("step") != self.state["step"]):
             metrics = self._evaluate(val_samples)
@@ -278,6 +287,15 @@ class Trainer:
             self.state["best_cer"] = metrics["cer"]
             self.export(Path(self.options.export_dir), metrics)
         return metrics
+
+
+def _progress_bar(total: int, done: int):
+    """A tqdm bar of steps on a terminal; under nohup or cron train.log is the progress record."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=done, unit="step", dynamic_ncols=True)
 
 
 class _Prefetcher:
