@@ -153,7 +153,11 @@ def test_single_line_image(mode):
     regions = find_lines(page, mode)
     assert len(regions) == 1
     assert_box_matches(regions[0].box, truths[0])
-    assert regions[0].pieces == [regions[0].box]
+    # One piece, or pieces cut at the wide gap before the total: together they span the line.
+    x, y, w, h = regions[0].box
+    pieces = regions[0].pieces
+    assert len(pieces) <= 2 and pieces[0][0] == x and pieces[-1][0] + pieces[-1][2] == x + w
+    assert all(pw / ph <= MAX_PIECE_ASPECT for _, _, pw, ph in pieces)
 
 
 def test_auto_reads_a_tall_crop_of_one_line_as_a_line():
@@ -479,3 +483,21 @@ def test_text_in_a_shaded_box_is_read_but_a_noisy_grey_area_is_not():
     shaded[250:400, 40:400] = np.clip(170 + rng.normal(0, 25, (150, 360)), 0, 255).astype(np.uint8)
     regions = find_lines(shaded, "page")
     assert_lines_match(regions, truths)
+
+
+def test_small_print_is_cut_at_spaces_not_at_wide_letter_gaps():
+    # At 9 px letters the gaps between letters come within a pixel of a word gap's share of the
+    # letter height; a cut inside "www.example.com/terms" would read it as two words.
+    text = "Terms apply. See www.example.com/terms for all the details."
+    x0, size = 10, 13
+    page, _ = render([(text, SANS, size, x0, 8)], (520, 32))
+    font = ImageFont.truetype(SANS, size)
+    url = "www.example.com/terms"
+    # The word's ink, a few pixels in from its advance box (side bearings, anti-aliasing).
+    start = x0 + font.getlength(text[:text.index(url)]) + 3
+    end = start + font.getlength(url) - 6
+    regions = find_lines(page, "line")
+    assert len(regions) == 1 and len(regions[0].pieces) >= 2
+    for (ax, _, aw, _), (bx, _, _, _) in zip(regions[0].pieces, regions[0].pieces[1:]):
+        assert not start < ax + aw < end and not start < bx < end, regions[0].pieces
+    assert regions[0].glued == ()
