@@ -261,3 +261,37 @@ def test_clean_set_is_reproducible_native_resolution_and_labelled(tmp_path, monk
         # Saved as rendered (20-48 px font), not resized to the model height; light paper.
         assert image.ndim == 2 and image.shape[0] > 24
         assert np.median(image) > 200 and image.min() < 120
+
+
+def test_prose_lines_are_whole_words_within_the_limit(tmp_path):
+    from batch_ocr.train.clean_set import prose_lines
+
+    source = tmp_path / "prose.txt"
+    source.write_text("The GNU General Public License is a free, copyleft license for\n"
+                      "software and other kinds of works. \u4e2d Preamble: the licenses for most "
+                      "software are designed to take away your freedom.\n", encoding="utf-8")
+    lines = prose_lines(source, 30)
+    words = " ".join(lines).split()
+    source_words = source.read_text(encoding="utf-8").replace("\u4e2d", " ").split()
+    # Every word in order; only a final fragment too short for a line (< 10 characters) is left.
+    assert source_words[:len(words)] == words
+    assert 0 < len(" ".join(source_words[len(words):])) < 10
+    assert all(10 <= len(line) <= 30 and line == line.strip() for line in lines)
+    assert lines[0] == "The GNU General Public License"
+
+
+def test_clean_set_from_a_text_file_keeps_its_order(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from batch_ocr.train import clean_set
+
+    monkeypatch.setattr(clean_set, "load_font_list", lambda name: [SANS])
+    source = tmp_path / "prose.txt"
+    source.write_text(" ".join(f"word{i:03d}" for i in range(60)), encoding="utf-8")
+    labels = pd.read_csv(clean_set.write_clean_set(tmp_path / "out", lines=4, seed=1,
+                                                   max_chars=20, text_file=source))
+    assert set(labels["category"]) == {"prose"}
+    texts = list(labels["text"])
+    prose = clean_set.prose_lines(source, 20)
+    start = prose.index(texts[0])
+    assert texts == [prose[(start + i) % len(prose)] for i in range(4)]

@@ -7,6 +7,7 @@ engines such as Tesseract that want ~30 px letters. This set is the other end of
 as rendered (20-48 px font size), so every engine gets the same full-resolution pixels.
 
     python -m batch_ocr.train.clean_set OUT_DIR --lines 500 --seed 303
+    python -m batch_ocr.train.clean_set OUT_DIR --text-file /usr/share/common-licenses/GPL-3
     batch-ocr eval OUT_DIR/labels.csv --segment line
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
+from batch_ocr.charset import PRINTED_CHARSET
 from batch_ocr.train.fonts import load_font_list
 from batch_ocr.train.prerender import shard_rng, text_for_font
 from batch_ocr.train.render import _font
@@ -52,19 +54,42 @@ def render_clean(text: str, font_path: Path, rng: np.random.Generator) -> np.nda
     return out
 
 
+def prose_lines(path: str | Path, max_chars: int) -> list[str]:
+    """A plain-text file cut into lines of whole words, 10..max_chars characters, in file order:
+    real prose (e.g. /usr/share/common-licenses/GPL-3), unlike the sampler's word mixes.
+    Characters outside the printed charset are dropped."""
+    allowed = set(PRINTED_CHARSET)
+    words = "".join(c if c in allowed else " " for c in Path(path).read_text(encoding="utf-8")).split()
+    lines, current = [], ""
+    for word in words:
+        trial = f"{current} {word}" if current else word
+        if len(trial) > max_chars and len(current) >= 10:
+            lines.append(current)
+            trial = word
+        current = trial[:max_chars]
+    return lines + ([current] if len(current) >= 10 else [])
+
+
 def write_clean_set(out_dir: str | Path, lines: int, seed: int, split: str = "heldout",
-                    max_chars: int = 40) -> Path:
-    """Render `lines` crops into `out_dir` with labels.csv (file,text,category); returns its path."""
+                    max_chars: int = 40, text_file: str | Path | None = None) -> Path:
+    """Render `lines` crops into `out_dir` with labels.csv (file,text,category); returns its path.
+    Texts come from the training sampler, or with `text_file` from that file's prose (category
+    'prose', consecutive lines from a random start)."""
     fonts = load_font_list(split)
     if not fonts:
         raise RuntimeError(f"no font of list {split!r} is installed (see jobs/install_fonts.sh)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = shard_rng(seed, f"clean-{split}", 0)
+    prose = prose_lines(text_file, max_chars) if text_file else []
+    first = int(rng.integers(len(prose))) if prose else 0
     rows = []
     for index in range(lines):
         font_path = fonts[int(rng.integers(len(fonts)))]
-        text, category = text_for_font(rng, font_path, max_chars)
+        if prose:
+            text, category = prose[(first + index) % len(prose)], "prose"
+        else:
+            text, category = text_for_font(rng, font_path, max_chars)
         name = f"clean-{index:05d}.png"
         cv2.imwrite(str(out / name), render_clean(text, font_path, rng))
         rows.append({"file": name, "text": text, "category": category, "font": font_path.name})
@@ -80,8 +105,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=303)
     parser.add_argument("--split", choices=("train", "heldout"), default="heldout")
     parser.add_argument("--max-chars", type=int, default=40)
+    parser.add_argument("--text-file", type=Path, help="plain prose to cut into lines instead of "
+                        "the training text sampler (e.g. /usr/share/common-licenses/GPL-3)")
     args = parser.parse_args(argv)
-    print(write_clean_set(args.out, args.lines, args.seed, args.split, args.max_chars))
+    print(write_clean_set(args.out, args.lines, args.seed, args.split, args.max_chars,
+                          args.text_file))
 
 
 if __name__ == "__main__":
