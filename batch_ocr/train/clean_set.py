@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 from batch_ocr.charset import PRINTED_CHARSET
 from batch_ocr.train.fonts import load_font_list
 from batch_ocr.train.prerender import shard_rng, text_for_font
-from batch_ocr.train.render import _font
+from batch_ocr.train.render import cached_font
 
 # What "mild" means: at most one of these, each a common property of a decent scan or photo.
 EFFECTS = ("none", "blur", "noise", "jpeg")
@@ -32,7 +32,7 @@ EFFECTS = ("none", "blur", "noise", "jpeg")
 def render_clean(text: str, font_path: Path, rng: np.random.Generator) -> np.ndarray:
     """uint8 grayscale image of `text`: dark ink on light paper, margins like a segmenter's crop."""
     size = int(round(np.exp(rng.uniform(np.log(20), np.log(48)))))
-    font = _font(str(font_path), size)
+    font = cached_font(str(font_path), size)
     ascent, descent = font.getmetrics()
     margin_x = int(rng.uniform(0.2, 1.0) * size) + 2
     margin_y = int(rng.uniform(0.1, 0.5) * size) + 2

@@ -6,6 +6,7 @@ time; the same command resumes from the last checkpoint in the run directory.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -22,6 +23,7 @@ import numpy as np
 
 from batch_ocr.charset import DIGITS_CHARSET, PAD, PRINTED_CHARSET, Charset
 from batch_ocr.metrics import auroc, cer, line_accuracy
+from batch_ocr.prefetch import Prefetch
 
 log = logging.getLogger("batch_ocr.train")
 
@@ -227,7 +229,10 @@ class Trainer:
         val_samples = fixed_samples(options.val, options.height, options.val_count) if options.val else []
         rng = np.random.default_rng(options.seed + self.state["step"])
         stream = batches(source, self.charset, rng, options.batch_size, options.max_chars)
-        queue = _Prefetcher(stream, depth=6)
+        # Batches are padded in a background thread so numpy overlaps the TensorFlow step.
+        prefetch = contextlib.ExitStack()
+        ready = prefetch.enter_context(Prefetch(lambda _stopping: stream, ahead=6,
+                                                name="batch-ocr-train-batches"))
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
@@ -242,7 +247,7 @@ class Trainer:
             if options.max_minutes and time.monotonic() - started > options.max_minutes * 60:
                 log.info("time budget of %.0f minutes reached", options.max_minutes)
                 break
-            images, widths, decoder_inputs, targets = queue.get()
+            images, widths, decoder_inputs, targets = next(ready)
             lr = learning_rate(self.state["step"], options)
             attention_loss, ctc_loss = self.train_step(images, widths, decoder_inputs, targets,
                                                        tf.constant(lr, tf.float32))
@@ -266,7 +271,7 @@ class Trainer:
             if time.monotonic() - last_checkpoint > options.checkpoint_minutes * 60:
                 self._save_checkpoint()
                 last_checkpoint = time.monotonic()
-        queue.close()
+        prefetch.close()
         if bar is not None:
             bar.close()
         self.state["seconds"] = seconds_before + time.monotonic() - started
@@ -296,35 +301,6 @@ def _progress_bar(total: int, done: int):
     from tqdm import tqdm
 
     return tqdm(total=total, initial=done, unit="step", dynamic_ncols=True)
-
-
-class _Prefetcher:
-    """Builds batches in a background thread so numpy padding overlaps the TensorFlow step."""
-
-    def __init__(self, iterator, depth: int):
-        import queue
-
-        self._queue: "queue.Queue" = queue.Queue(maxsize=depth)
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._fill, args=(iterator,), daemon=True)
-        self._thread.start()
-
-    def _fill(self, iterator) -> None:
-        for item in iterator:
-            while not self._closed.is_set():
-                try:
-                    self._queue.put(item, timeout=0.5)
-                    break
-                except Exception:  # queue.Full: wait for the trainer to take one
-                    continue
-            if self._closed.is_set():
-                return
-
-    def get(self):
-        return self._queue.get()
-
-    def close(self) -> None:
-        self._closed.set()
 
 
 def train(options: TrainOptions) -> dict:

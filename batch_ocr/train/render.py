@@ -23,7 +23,7 @@ _FRAGMENT_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 
 
 @functools.lru_cache(maxsize=4096)
-def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
+def cached_font(path: str, size: int) -> ImageFont.FreeTypeFont:
     # BASIC layout: no ligatures, so every character stays its own glyph (labels are per char).
     return ImageFont.truetype(path, size, layout_engine=ImageFont.Layout.BASIC)
 
@@ -35,7 +35,7 @@ def _glyph_signature(font: ImageFont.FreeTypeFont, char: str) -> tuple:
 
 @functools.lru_cache(maxsize=512)
 def _notdef(font_path: str) -> tuple:
-    return _glyph_signature(_font(font_path, 24), _MISSING_PROBE)
+    return _glyph_signature(cached_font(font_path, 24), _MISSING_PROBE)
 
 
 def has_glyph(font_path: Path | str, char: str) -> bool:
@@ -46,7 +46,7 @@ def has_glyph(font_path: Path | str, char: str) -> bool:
     with a blank .notdef still works: only the space has a blank bitmap among real glyphs.)"""
     if char == " ":
         return True
-    return _glyph_signature(_font(str(font_path), 24), char) != _notdef(str(font_path))
+    return _glyph_signature(cached_font(str(font_path), 24), char) != _notdef(str(font_path))
 
 
 @functools.lru_cache(maxsize=512)
@@ -161,7 +161,7 @@ def render_line(text: str, font_path: Path, rng: np.random.Generator, height: in
         raise ValueError("cannot render an empty line")
     # x-height of roughly 8..60 px before the resize, log-uniform so small print is common.
     size = int(round(np.exp(rng.uniform(np.log(16), np.log(120)))))
-    font = _font(str(font_path), size)
+    font = cached_font(str(font_path), size)
     ascent, descent = font.getmetrics()
     spacing = 0.0
     if rng.random() < 0.25:
