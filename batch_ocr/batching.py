@@ -17,6 +17,12 @@ log = logging.getLogger(__name__)
 # Extra context around a tight ink box, as a fraction of the box height. Training crops use random
 # margins that cover this value, so recognition does not depend on the segmenter's exact tightness.
 CROP_MARGIN = 0.12
+# Batches (plan_batches): `batch_size` crops of REFERENCE_WIDTH pixels (8 line heights at the model
+# height of 32) set the columns a batch may hold; narrow crops fill up to MAX_BATCH_GROWTH times as
+# many. On 2 CPU cores, 64 one-line crops per batch read 7 % faster than 32, 128 crops 12-15 %.
+DEFAULT_BATCH_SIZE = 64
+REFERENCE_WIDTH = 256
+MAX_BATCH_GROWTH = 4
 
 
 def to_dark_on_light(gray: np.ndarray) -> np.ndarray:
@@ -85,19 +91,27 @@ def to_model_input(crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return batch, widths
 
 
-def plan_batches(widths: list[int] | np.ndarray, batch_size: int) -> list[list[int]]:
+def plan_batches(widths: list[int] | np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE
+                 ) -> list[list[int]]:
     """Group crop indices into batches of similar width so each batch pads little.
 
-    Sorting by width and cutting into runs of `batch_size` minimises padding for a given batch
-    size; a batch is also cut early when its widest crop would be much wider than its narrowest,
-    so a few very wide crops do not inflate a whole batch.
+    Sorting by width and cutting into runs minimises padding. A batch's time and memory go with
+    its padded columns (crops x its widest crop), so `batch_size` sets a budget of columns rather
+    than a count: `batch_size` crops of REFERENCE_WIDTH, more of narrower crops (words, short
+    lines: larger batches read faster per crop) up to MAX_BATCH_GROWTH times as many, fewer of
+    wider ones. A batch is also cut early when its widest crop would be much wider than its
+    narrowest, so a few very wide crops do not inflate a whole batch.
     """
+    budget = batch_size * REFERENCE_WIDTH
+    most = batch_size * MAX_BATCH_GROWTH
     order = np.argsort(np.asarray(widths), kind="stable")
     batches: list[list[int]] = []
     current: list[int] = []
     for index in order:
         width = int(widths[index])
-        if current and (len(current) >= batch_size or width > 2 * int(widths[current[0]]) + 32):
+        # Ascending widths: the crop being added is the batch's widest.
+        full = len(current) >= most or (len(current) + 1) * max(width, 1) > budget
+        if current and (full or width > 2 * int(widths[current[0]]) + 32):
             batches.append(current)
             current = []
         current.append(int(index))

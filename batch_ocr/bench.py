@@ -801,7 +801,7 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
               help="As for `run`; default line with --generate, else auto.")
 @click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True,
               help="Runs per figure; the report gives medians.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
               help="Line crops per model batch (as for `run`).")
 @click.option("--against", multiple=True, type=click.Choice(PEERS),
               help="Also time this engine on the same inputs (repeatable).")

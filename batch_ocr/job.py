@@ -329,7 +329,7 @@ def _check_arguments(inputs: list[str], output: str, fmt: str | None, segment: s
 
 
 def run_job(inputs: list[str], output: str, fmt: str | None = None, model: str = "printed",
-            segment: str = "auto", batch_size: int = 32, resume: bool = False,
+            segment: str = "auto", batch_size: int = 64, resume: bool = False,
             quiet: bool = False, raw_text: bool = False, max_pixels: int = 100_000_000,
             recognizer=None, progress: bool | None = None, state: str | None = None,
             reprocess: bool = False, master: bool = False, rotate: str = "none") -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from batch_ocr.batching import normalise_crop, plan_batches, to_model_input
+from batch_ocr.batching import DEFAULT_BATCH_SIZE, normalise_crop, plan_batches, to_model_input
 from batch_ocr.charset import EOS, NUM_SPECIAL, Charset
 from batch_ocr.records import CharConfidence, LineRegion, LineResult
 
@@ -86,7 +86,7 @@ def _runaway(attention_length: int, eos_prob: float, ctc_length: int) -> bool:
 class CropReader:
     """Reads uint8 crops already normalised to the model height (dark text on light)."""
 
-    def __init__(self, model, charset: Charset, height: int, batch_size: int = 64,
+    def __init__(self, model, charset: Charset, height: int, batch_size: int = DEFAULT_BATCH_SIZE,
                  max_length: int = 150):
         from batch_ocr.model.decode import GreedyDecoder
 
@@ -99,7 +99,7 @@ class CropReader:
     def read_crops(self, crops: list[np.ndarray]) -> list[CropReading]:
         readings: list[CropReading | None] = [None] * len(crops)
         widths = [c.shape[1] for c in crops]
-        # Keep the pixels per batch roughly constant, so very wide crops come in smaller batches.
+        # Batches hold about the same number of pixels: wide crops come in smaller batches.
         for batch in plan_batches(widths, self.batch_size):
             images, batch_widths = to_model_input([crops[i] for i in batch])
             tokens, probs, ctc_tokens, ctc_probs, ctc_lengths = (

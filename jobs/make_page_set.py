@@ -1,6 +1,7 @@
 """Dev page set for layout analysis: whole pages rendered from text, with scan effects and truth.
 
     python jobs/make_page_set.py OUT_DIR [--pages 40] [--seed 7] [--fonts heldout]
+                                 [--text-file PROSE.txt ...]
 
 Writes OUT_DIR/NAME.png or NAME.jpg (some colour, yellowed) and OUT_DIR/NAME.txt: the page's
 lines in reading order (column by column, top to bottom), one per line, as `batch-ocr eval
@@ -8,7 +9,9 @@ lines in reading order (column by column, top to bottom), one per line, as `batc
 a two-column flyer under a full-width title and rule, a book page with a drop capital and a
 picture, a typewritten memo with mixed sizes. Effects: skew up to +-15 degrees, blur, noise,
 JPEG, yellowed or textured paper, uneven light, bleed-through from the back of the sheet.
-A drop capital's truth is its word, whole ("Once", not "O nce").
+A drop capital's truth is its word, whole ("Once", not "O nce"). Text comes from the training
+sampler (sentences mixed with prices, codes, dates, accented and rare characters: a stress test) or,
+with --text-file, runs of real prose from those files, as most letters and books hold.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from PIL import Image, ImageDraw, ImageFont
 from batch_ocr.deskew import deskew_transform
 from batch_ocr.train.fonts import load_font_list
 from batch_ocr.train.render import missing_chars
+from batch_ocr.train.clean_set import prose_lines
 from batch_ocr.train.text_gen import sample_text
 
 PAGE_SIZE = (1240, 1754)  # A4 at 150 dpi
@@ -36,8 +40,17 @@ class Page:
     y: int = MARGIN
 
 
+# Words of the --text-file prose, in file order; empty: text from the sampler.
+PROSE_WORDS: list[str] = []
+
+
 def _words(rng: np.random.Generator, font: Path, count: int) -> list[str]:
-    """Running text: mostly sentences, some prices, codes and dates, in characters `font` has."""
+    """Running text in characters `font` has: `count` consecutive prose words from a random
+    start, or sampler text (mostly sentences, some prices, codes and dates)."""
+    if PROSE_WORDS:
+        start = int(rng.integers(len(PROSE_WORDS)))
+        run = (PROSE_WORDS[start:] + PROSE_WORDS)[:4 * count]
+        return [word for word in run if not missing_chars(font, word)][:count]
     words: list[str] = []
     while len(words) < count:
         text, category = sample_text(rng, 60)
@@ -216,7 +229,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--fonts", default="heldout", help="font list: heldout (dev) or train")
     parser.add_argument("--max-skew", type=float, default=15.0)
+    parser.add_argument("--text-file", action="append", default=[],
+                        help="plain-text prose to set the pages in (repeatable)")
     args = parser.parse_args()
+    for text_file in args.text_file:
+        PROSE_WORDS.extend(" ".join(prose_lines(text_file, 60)).split())
     fonts = load_font_list(args.fonts)
     if not fonts:
         parser.error(f"no font of list {args.fonts!r} is installed (jobs/install_fonts.sh)")

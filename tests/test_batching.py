@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from batch_ocr.batching import (crop_with_margin, plan_batches, prepare_crop, resize_to_height,
+from batch_ocr.batching import (DEFAULT_BATCH_SIZE, MAX_BATCH_GROWTH, REFERENCE_WIDTH,
+                                crop_with_margin, plan_batches, prepare_crop, resize_to_height,
                                 to_dark_on_light, to_model_input)
 
 
@@ -63,7 +64,30 @@ def test_plan_batches_covers_every_crop_once_and_groups_by_width():
     batches = plan_batches(widths, 32)
     flat = sorted(i for b in batches for i in b)
     assert flat == list(range(500))
-    assert all(len(b) <= 32 for b in batches)
+    assert all(len(b) <= 32 * MAX_BATCH_GROWTH for b in batches)
     used = sum(widths)
     padded = sum(len(b) * max(widths[i] for i in b) for b in batches)
     assert 1 - used / padded < 0.15
+
+
+def test_batch_size_is_a_budget_of_columns_not_a_count():
+    """Narrow crops share larger batches (faster per crop), wide ones smaller (bounded memory)."""
+    words = plan_batches([REFERENCE_WIDTH // 8] * 1000, 16)
+    assert max(len(b) for b in words) == 16 * MAX_BATCH_GROWTH
+    lines = plan_batches([REFERENCE_WIDTH] * 100, 16)
+    assert [len(b) for b in lines[:-1]] == [16] * (len(lines) - 1)
+    wide = plan_batches([4 * REFERENCE_WIDTH] * 40, 16)
+    assert max(len(b) for b in wide) == 4
+    rng = np.random.default_rng(2)
+    widths = list(rng.integers(10, 3000, 400))
+    for batch in plan_batches(widths, 16):
+        # Only a crop wider than the whole budget may go over it, alone.
+        assert len(batch) * max(widths[i] for i in batch) <= 16 * REFERENCE_WIDTH or len(batch) == 1
+
+
+def test_command_line_batch_size_defaults_match_the_library():
+    from batch_ocr.bench import bench_command
+    from batch_ocr.cli import run_command
+    for command in (run_command, bench_command):
+        option = next(p for p in command.params if p.name == "batch_size")
+        assert option.default == DEFAULT_BATCH_SIZE

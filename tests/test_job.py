@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from batch_ocr import job
+from batch_ocr.batching import DEFAULT_BATCH_SIZE
 from batch_ocr.job import list_inputs, run_job
 from batch_ocr.records import CharConfidence, LineResult
 from batch_ocr.writers import CSV_COLUMNS
@@ -151,7 +152,7 @@ def test_every_file_accounted_for_sorted_with_statuses(tree: Path, tmp_path: Pat
     assert sorted(set(multi["page"])) == [0, 1]
     assert (frame[frame["status"] == "ok"]["text"].str.startswith("'=").sum()
             == len(frame[frame["status"] == "ok"]) // 2)  # formula-like lines neutralised
-    assert recognizer.batch_size == 32
+    assert recognizer.batch_size == DEFAULT_BATCH_SIZE
     assert max(recognizer.calls) > 1  # pages of several files share a recogniser call
     assert not (tmp_path / "out.csv.journal.jsonl").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

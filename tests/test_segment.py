@@ -122,6 +122,30 @@ def test_uneven_illumination_gradient():
     assert_lines_match(find_lines(shaded, "page"), truths)
 
 
+@pytest.mark.parametrize("shaded", [False, True])
+def test_even_paper_shortcut_gives_the_ink_of_the_full_median_filter(shaded, monkeypatch):
+    """Even paper takes a one-level background (binarize._background's probe); uneven light still
+    gets the full median filter. Either way the ink is what the full filter alone finds."""
+    from batch_ocr import binarize
+
+    page, _ = five_line_page()
+    rng = np.random.default_rng(3)
+    page = (0.9 * page + 10 + rng.normal(0, 2.0, page.shape)).clip(0, 255).astype(np.uint8)
+    if shaded:
+        page = (page * np.linspace(1.0, 0.55, page.shape[1])[None, :]).astype(np.uint8)
+    small = cv2.resize(page, (512, round(512 * page.shape[0] / page.shape[1])),
+                       interpolation=cv2.INTER_AREA)
+    background = binarize._background(small, 128)
+    assert isinstance(background, np.ndarray) == shaded
+    fast = binarize.flatten(page)
+    monkeypatch.setattr(binarize, "_EVEN_PAPER_LEVELS", -1)  # every background is uneven
+    full = binarize.flatten(page)
+    assert fast is not None and full is not None
+    assert abs(fast.paper - full.paper) <= 1 and abs(fast.threshold - full.threshold) <= 2
+    differing = np.count_nonzero(fast.ink != full.ink) / np.count_nonzero(full.ink)
+    assert differing < 0.01
+
+
 def test_noisy_blurred_scan():
     page, truths = five_line_page()
     rng = np.random.default_rng(1)
