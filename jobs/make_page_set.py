@@ -16,6 +16,7 @@ with --text-file, runs of real prose from those files, as most letters and books
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,7 @@ class Page:
 
 # Words of the --text-file prose, in file order; empty: text from the sampler.
 PROSE_WORDS: list[str] = []
+ASCII_ART = re.compile(r"([^\w\s.])\1{2,}|\*+")
 
 
 def _words(rng: np.random.Generator, font: Path, count: int) -> list[str]:
@@ -233,7 +235,10 @@ def main() -> None:
                         help="plain-text prose to set the pages in (repeatable)")
     args = parser.parse_args()
     for text_file in args.text_file:
-        PROSE_WORDS.extend(" ".join(prose_lines(text_file, 60)).split())
+        # Runs like "-----" or "* * *" are a plain-text file's rules and boxes; typeset, they
+        # would be drawn as rules, not set as text.
+        PROSE_WORDS.extend(word for word in " ".join(prose_lines(text_file, 60)).split()
+                           if not ASCII_ART.fullmatch(word))
     fonts = load_font_list(args.fonts)
     if not fonts:
         parser.error(f"no font of list {args.fonts!r} is installed (jobs/install_fonts.sh)")
