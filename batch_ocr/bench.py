@@ -585,7 +585,8 @@ def format_table(report: dict[str, Any]) -> str:
     inputs, model = report["inputs"], report["model"]
     out = [f"model {model['name']} {model.get('version', '')}: {inputs['files']} files, "
            f"{inputs['pages']} pages, {inputs['lines']} lines (segment {inputs['segment']}), "
-           f"batch size {report['settings']['batch_size']}, median of "
+           f"batch size {report['settings']['batch_size']} "
+           f"({report['settings'].get('arithmetic', 'float32')}), median of "
            f"{report['settings']['repeat']}; load average {report['machine']['load_average']}",
            f"{'':16}{'seconds':>9}{'lines/s':>10}{'pages/s':>10}"]
 
@@ -729,7 +730,8 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
         "inputs": {"path": None if generated else input_path, "generated": generated,
                    "files": len(paths), "segment": segment, "pages": pages, "lines": lines,
                    "crops": profile.crops, "lines_with_text": profile.lines_with_text},
-        "settings": {"repeat": repeat, "batch_size": batch_size},
+        "settings": {"repeat": repeat, "batch_size": batch_size,
+                     "arithmetic": "bfloat16" if recognizer.bfloat16 else "float32"},
     }
     whole = children.whole_runs
     report["whole_process"] = {

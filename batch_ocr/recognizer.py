@@ -153,6 +153,7 @@ class Recognizer(CropReader):
         self.card = card
 
     rotate = "none"  # "auto": try the page turned by quarter turns and keep the surest reading
+    bfloat16 = False  # whether the graphs run in bfloat16 (tf_setup.use_bfloat16_inference)
 
     def read_pages(self, pages: list[np.ndarray | PreparedPage], segment: str = "auto"
                    ) -> list[list[LineResult]]:
@@ -288,9 +289,9 @@ def load_model(name_or_dir: str = DEFAULT_MODEL) -> Recognizer:
         card["charset"], card["input_height"]  # noqa: B018 - required keys
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"cannot read model card {card_path}: {exc}") from exc
-    from batch_ocr.tf_setup import import_tensorflow
+    from batch_ocr.tf_setup import import_tensorflow, use_bfloat16_inference
 
-    import_tensorflow()
+    bfloat16 = use_bfloat16_inference(import_tensorflow())
     import keras
 
     import batch_ocr.model.layers  # noqa: F401 - registers the custom layers for safe loading
@@ -299,4 +300,6 @@ def load_model(name_or_dir: str = DEFAULT_MODEL) -> Recognizer:
         model = keras.models.load_model(weights_path, safe_mode=True, compile=False)
     except Exception as exc:  # keras raises many types for a bad file; all mean "unusable model"
         raise ModelError(f"cannot load model {weights_path}: {exc}") from exc
-    return Recognizer(model_dir, card, model)
+    recognizer = Recognizer(model_dir, card, model)
+    recognizer.bfloat16 = bfloat16
+    return recognizer
