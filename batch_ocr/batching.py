@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from batch_ocr.records import Box
+from batch_ocr.stats import quantile
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def crop_with_margin(gray: np.ndarray, box: Box, margin: float = CROP_MARGIN) ->
     inner = gray[max(0, y0):min(H, y1), max(0, x0):min(W, x1)]
     if (x0, y0, x1, y1) == (max(0, x0), max(0, y0), min(W, x1), min(H, y1)):
         return inner.copy()
-    background = int(np.percentile(inner, 90)) if inner.size else 255
+    background = int(quantile(inner, 0.9)) if inner.size else 255
     out = np.full((y1 - y0, x1 - x0), background, dtype=np.uint8)
     out[max(0, y0) - y0:max(0, y0) - y0 + inner.shape[0],
         max(0, x0) - x0:max(0, x0) - x0 + inner.shape[1]] = inner

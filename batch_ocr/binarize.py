@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from batch_ocr.stats import median, quantile
+
 # Background and polarity are estimated on a copy at most this large: cheap and smooth enough.
 _WORK_SIZE = 512
 # Ink must be at least this many grey levels darker than the paper (after flattening): faint
@@ -66,13 +68,13 @@ def flatten(gray: np.ndarray) -> Flattened | None:
     # under the text; a quarter of the image follows shading gradients but not strokes.
     background = _background(small, max(3, max(small.shape) // 4))
     deviation = small.astype(np.float32) - background
-    noise = 1.4826 * float(np.median(np.abs(deviation))) + 1.0
+    noise = 1.4826 * median(np.abs(deviation)) + 1.0
     darker = float(np.clip(-deviation - 3 * noise, 0, None).sum())
     lighter = float(np.clip(deviation - 3 * noise, 0, None).sum())
     if lighter > darker:  # light text on dark: the strong deviations point up
         gray, small, background = 255 - gray, 255 - small, 255.0 - background
     # A floor keeps heavy strokes that leak into the median estimate from being divided away.
-    floor = max(1.0, 0.4 * float(np.percentile(background, 95)))
+    floor = max(1.0, 0.4 * quantile(background, 0.95))
     if isinstance(background, np.ndarray):
         background = np.maximum(background, floor)
         if scale < 1.0:
@@ -83,7 +85,7 @@ def flatten(gray: np.ndarray) -> Flattened | None:
     # Pixel noise from neighbour differences on every 4th row: edges are too few to bias the
     # median, and, unlike the spread of grey levels, it is not inflated by large areas of ink.
     rows = flat[::4]
-    noise = 1.0483 * float(np.median(np.abs(rows[:, 1:] - rows[:, :-1])))
+    noise = 1.0483 * median(np.abs(rows[:, 1:] - rows[:, :-1]))
     flat = np.clip(flat, 0, 255).astype(np.uint8)
     cumulative = np.cumsum(np.bincount(flat.ravel(), minlength=256))
     paper = float(np.searchsorted(cumulative, cumulative[-1] / 2.0))  # median grey level
@@ -102,7 +104,7 @@ def _background(small: np.ndarray, window: int) -> np.ndarray | float:
     probe = cv2.medianBlur(sample, max(3, window // step) | 1)
     low, high = int(probe.min()), int(probe.max())
     if high - low <= _EVEN_PAPER_LEVELS:
-        return float(np.median(probe))
+        return median(probe)
     return cv2.medianBlur(small, window | 1).astype(np.float32)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from batch_ocr.batching import CROP_MARGIN, crop_with_margin
 from batch_ocr.records import Box, LineRegion
+from batch_ocr.stats import median
 
 MAX_SKEW_DEG = 15.0
 _COARSE_STEP_DEG = 0.25
@@ -133,7 +134,7 @@ def box_to_deskewed(box: Box, transform: DeskewTransform) -> Box:
 
 def paper_level(gray: np.ndarray) -> float:
     """The background grey: text is the minority of a page's pixels, so the median is paper."""
-    return float(np.median(gray)) if gray.size else 255.0
+    return median(gray) if gray.size else 255.0
 
 
 def deskewed_crops(gray: np.ndarray, regions: list[LineRegion],

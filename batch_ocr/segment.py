@@ -37,6 +37,7 @@ from batch_ocr.images import as_gray
 from batch_ocr.deskew import (MAX_SKEW_DEG, DeskewTransform, box_to_original, deskew_transform,
                               hull_box, points_to_original, rotate_image, skew_angle)
 from batch_ocr.records import Box, LineRegion
+from batch_ocr.stats import median
 
 __all__ = ["MAX_PIECE_ASPECT", "MODES", "binarise", "find_lines", "letter_centres"]
 
@@ -195,7 +196,7 @@ def _text_height(comps: _Components) -> float | None:
     letters = (heights >= _MIN_LETTER_PX) & (comps.area >= 2 * _MIN_LETTER_PX)
     if not letters.any():
         return None
-    return float(np.median(heights[letters]))
+    return median(heights[letters])
 
 
 def _classify(comps: _Components, text_height: float, non_text: np.ndarray | None = None
@@ -382,7 +383,7 @@ def _vertical_cut(block: np.ndarray, comps: _Components, text_height: float
     x0, x1 = comps.x0[block], comps.x1[block]
     top, bottom = comps.y0[block].min(), comps.y1[block].max()
     # Measured in the block's own letters: a title's word spaces are as wide as body gutters.
-    text_height = max(text_height, float(np.median(comps.height[block])))
+    text_height = max(text_height, median(comps.height[block]))
     if bottom - top < _COLUMN_MIN_HEIGHT * text_height:
         return None
     left, right = x0.min(), x1.max()
@@ -479,7 +480,7 @@ def _take_initial(index: int, lines: list[_Line], share: np.ndarray, comps: _Com
     if len(spanned) < _DROP_CAP_LINES:
         return False
     # An initial spans lines of much smaller letters (a title's capital spans only its own line).
-    body = np.median(np.concatenate([comps.height[lines[i].letters] for i in spanned]))
+    body = median(np.concatenate([comps.height[lines[i].letters] for i in spanned]))
     if comps.height[index] < _DROP_CAP_LINES * body:
         return False
     lefts = [int(comps.x0[lines[i].letters].min()) for i in spanned]
@@ -498,7 +499,7 @@ def _demote_fragments(lines: list[_Line], comps: _Components) -> tuple[list[_Lin
     become marks, so a comma hanging below its own line still lands in that line's box."""
     if not lines:
         return lines, np.zeros(0, dtype=np.int64)
-    typical = float(np.median([line.bottom - line.top for line in lines]))
+    typical = median([line.bottom - line.top for line in lines])
     kept, demoted = [], []
     for line in lines:
         height = line.bottom - line.top
@@ -552,7 +553,7 @@ def _region(line: _Line, comps: _Components, slope: float) -> LineRegion:
         return LineRegion(box=(left, top, right - left, bottom - top),
                           pieces=[initial] + rest.pieces,
                           glued=(1,) + tuple(i + 1 for i in rest.glued))
-    letter_height = float(np.median(comps.height[line.letters]))
+    letter_height = median(comps.height[line.letters])
     # A tilted line's box is taller than its text; the text's own height (the band in sheared
     # coordinates) then sets the piece width limit, and each piece gets its own vertical extent.
     band = line.bottom - line.top
@@ -624,7 +625,7 @@ def _word_gap(gaps: list[tuple[int, int]], letter_height: float) -> float:
     floor = _WORD_GAP * letter_height
     if len(widths) < _MIN_GAPS_FOR_MEDIAN:
         return floor
-    return max(floor, _WORD_GAP_OVER_MEDIAN * float(np.median(widths)))
+    return max(floor, _WORD_GAP_OVER_MEDIAN * median(widths))
 
 
 def _fit_vertically(piece: Box, box: Box, members: np.ndarray, comps: _Components) -> Box:
