@@ -48,13 +48,13 @@ from batch_ocr.outfiles import (
     write_stdout,
 )
 from batch_ocr.prefetch import Prefetch
+from batch_ocr.prepare import IN_PROCESS, PrepWorker, failure_reason, input_pages, worker_wanted
 from batch_ocr.progress import Progress
 from batch_ocr.records import (
     STATUS_EMPTY,
     STATUS_ERROR,
     STATUS_OK,
     FileResult,
-    PageImage,
     PageResult,
 )
 from batch_ocr.state import Settings, State, StateError, same_stat, source_of
@@ -79,8 +79,6 @@ PIXELS_PER_CHUNK = 64_000_000
 # Unreadable files need no recognition; journal them in groups rather than all at the end (without
 # cutting the chunk being filled: folders of one-page crops would then get chunks of this size).
 FILES_PER_CHUNK = 64
-# A page narrower or lower than this cannot hold a readable character (1x1 pixels, one row).
-MIN_TEXT_SIDE = 4
 # Build the next chunk (decode, segment, crop) in a reader thread while the model reads this one.
 # Off, the same chunks are built in turn on the main thread (same output, one core idle).
 READ_AHEAD = True
@@ -108,27 +106,6 @@ class _Options:
 
 
 # ----------------------------------------------------------------------------------- reading
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, images.ImageError):
-        return utf8_safe(str(exc))
-    if isinstance(exc, MemoryError):
-        return "out of memory while reading this file"
-    return utf8_safe(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-
-
-def _pages_of(item: InputFile, max_pixels: int):
-    if item.problem:
-        raise images.ImageError(item.problem)
-    problem = images.describe_path_problem(item.path)
-    if problem:
-        raise images.ImageError(problem)
-    for page in images.read_pages(item.path, max_pixels=max_pixels):
-        height, width = page.gray.shape
-        if min(height, width) < MIN_TEXT_SIDE:
-            raise images.ImageError(f"image too small to hold text: {width}x{height} pixels")
-        yield page
-
 
 @dataclass
 class _OpenFile:
@@ -167,8 +144,9 @@ class _Batcher:
     journaling (main thread) are the same as without the thread, so the output is too."""
 
     def __init__(self, recognizer, segment: str, journal: Journal, progress: Progress,
-                 started: float, hash_sources: bool):
+                 started: float, hash_sources: bool, worker: PrepWorker | None = None):
         self.recognizer = recognizer
+        self.worker = worker  # prepares single-page files in a process of its own (prepare.py)
         self.segment = segment
         self.journal = journal
         self.progress = progress
@@ -210,30 +188,40 @@ class _Batcher:
         for item in todo:
             if stopping():
                 return
-            # Fingerprinted before reading: if the file changes while we read it, the next run
-            # sees a different size/mtime and reads it again.
-            source = None if item.problem else source_of(item.path, self.hash_sources)
+            prepared = self.worker.take(item) if self.worker is not None else None
+            if prepared is not None:
+                source = prepared.source
+            else:
+                # Fingerprinted before reading: if the file changes while we read it, the next
+                # run sees a different size/mtime and reads it again.
+                source = None if item.problem else source_of(item.path, self.hash_sources)
             state = _OpenFile(item, source)
             waiting.append(state)
-            pages = _pages_of(item, max_pixels)
+            if prepared is None or prepared.kind == IN_PROCESS:
+                entries = self._read_here(item, state, max_pixels, prepare)
+            else:
+                state.error = prepared.error
+                entries = iter(prepared.pages)
             try:
                 while not stopping():
                     try:
-                        page: PageImage | None = next(pages, None)
+                        entry = next(entries, None)
                     except Exception as exc:  # one bad file never stops the batch
-                        state.error = _reason(exc)
+                        state.error = failure_reason(exc)
                         break
-                    if page is None:
+                    if entry is None:
                         break
+                    number, width, height, page = entry
                     if full:  # this file goes on past a full chunk: that chunk goes first
                         yield cut()
-                    state.pages.append(PageResult(page.page, page.width, page.height))
-                    pages_in.append((state, len(state.pages) - 1,
-                                     self._ahead_of_time(prepare, state, page.gray)))
-                    pixels += int(page.gray.size)
+                    state.pages.append(PageResult(number, width, height))
+                    pages_in.append((state, len(state.pages) - 1, page))
+                    pixels += width * height
                     full = len(pages_in) >= PAGES_PER_CHUNK or pixels >= PIXELS_PER_CHUNK
             finally:
-                pages.close()
+                close = getattr(entries, "close", None)
+                if close is not None:
+                    close()
             if stopping():
                 return
             state.read_done = True
@@ -251,6 +239,17 @@ class _Batcher:
                     yield _Chunk([], apart)
         yield cut()
 
+    def _read_here(self, item: InputFile, state: _OpenFile, max_pixels: int, prepare
+                   ) -> Iterator[tuple[int, int, int, Any]]:
+        """(page number, width, height, page) for each page of `item`, decoded in this thread."""
+        pages = input_pages(item, max_pixels)
+        try:
+            for page in pages:
+                yield page.page, page.width, page.height, self._ahead_of_time(prepare, state,
+                                                                              page.gray)
+        finally:
+            pages.close()
+
     def _ahead_of_time(self, prepare, state: _OpenFile, gray):
         """The page segmented and cropped by the recogniser now, when it can; else the array."""
         if prepare is None:
@@ -258,7 +257,7 @@ class _Batcher:
         try:
             prepared = prepare(gray, self.segment)
         except Exception as exc:  # as if recognising this page had failed
-            state.error = state.error or f"recognition failed: {_reason(exc)}"
+            state.error = state.error or f"recognition failed: {failure_reason(exc)}"
             return gray
         return gray if prepared is None else prepared
 
@@ -282,7 +281,7 @@ class _Batcher:
                     try:
                         per_page.append(self._recognise([page])[0])
                     except Exception as exc:
-                        state.error = state.error or f"recognition failed: {_reason(exc)}"
+                        state.error = state.error or f"recognition failed: {failure_reason(exc)}"
                         per_page.append([])
             for (state, index, _), lines in zip(live, per_page):
                 state.pages[index].lines = list(lines)
@@ -417,16 +416,17 @@ class _Run:
     def _run(self, recognizer) -> int:
         options = self.options
         if recognizer is None:
-            from batch_ocr.recognizer import ModelError, load_model
+            from batch_ocr.recognizer import ModelError, read_model_card
 
+            # The card (no TensorFlow) is enough to set the run up; the model itself loads
+            # once the worker process is preparing the first files (prepare.py).
             try:
-                recognizer = load_model(options.model)
-            except (ModelError, OSError) as exc:
+                card = read_model_card(options.model)[1]
+            except ModelError as exc:
                 self.progress.fail(str(exc))
                 return EXIT_USAGE
-        recognizer.batch_size = options.batch_size
-        recognizer.rotate = options.rotate
-        card = dict(getattr(recognizer, "card", {}) or {})
+        else:
+            card = dict(getattr(recognizer, "card", {}) or {})
 
         listing = list_inputs(options.inputs)
         paths = {item.name: item.path for item in listing}
@@ -451,9 +451,36 @@ class _Run:
             self.progress.log(f"{unchanged} files unchanged since they were read "
                               f"(state {options.state_path})")
         already = len(listing) - unchanged - len(todo)
-        self.progress.begin(total=already + len(todo), done=already)
-        _Batcher(recognizer, options.segment, journal, self.progress, self.started,
-                 hash_sources=self.state is not None).run(todo, options.max_pixels)
+        worker = None
+        if recognizer is None and options.rotate == "none" and worker_wanted(len(todo)):
+            hashing = self.state is not None
+            worker = PrepWorker(todo, options.segment, int(card["input_height"]),
+                                options.max_pixels,
+                                fingerprint=lambda item: None if item.problem
+                                else source_of(item.path, hashing))
+        try:
+            if recognizer is None:
+                from batch_ocr.recognizer import ModelError, load_model
+
+                try:
+                    recognizer = load_model(options.model)
+                except (ModelError, OSError) as exc:
+                    self.progress.fail(str(exc))
+                    if not journal.index:  # nothing of this run or an earlier one to keep
+                        self.journal_fh.close()
+                        self.journal_fh = None
+                        if not options.to_stdout:
+                            os.unlink(self.journal_path)
+                    return EXIT_USAGE
+            recognizer.batch_size = options.batch_size
+            recognizer.rotate = options.rotate
+            self.progress.begin(total=already + len(todo), done=already)
+            _Batcher(recognizer, options.segment, journal, self.progress, self.started,
+                     hash_sources=self.state is not None, worker=worker).run(
+                         todo, options.max_pixels)
+        finally:
+            if worker is not None:
+                worker.close()
         self.progress.close()
 
         if options.master:

@@ -33,9 +33,22 @@ class PreparedPage:
     no model and so can run ahead (job.py does it in its reader thread) while the model reads the
     previous chunk. `read_pages` takes these in place of arrays."""
 
-    gray: np.ndarray
+    gray: np.ndarray | None  # None when made in the worker process (prepare.py), which keeps it
     regions: list[LineRegion]
     crops: list[list[np.ndarray]]  # per region, its pieces at the model height
+
+
+def prepare_page(page: np.ndarray, segment: str, height: int, keep_gray: bool = True
+                 ) -> PreparedPage:
+    """Segment `page` and cut its crops at the model `height` (no model, no TensorFlow)."""
+    from batch_ocr.deskew import deskewed_crops
+    from batch_ocr.segment import find_lines
+
+    regions = find_lines(page, segment)
+    # Tilted pages are rotated level once, so a piece never picks up its neighbour lines.
+    crops = [[normalise_crop(crop, height) for crop in piece_crops]
+             for piece_crops in deskewed_crops(page, regions)]
+    return PreparedPage(page if keep_gray else None, regions, crops)
 
 
 @dataclass
@@ -172,14 +185,7 @@ class Recognizer(CropReader):
         return self._prepare(page, segment)
 
     def _prepare(self, page: np.ndarray, segment: str) -> PreparedPage:
-        from batch_ocr.deskew import deskewed_crops
-        from batch_ocr.segment import find_lines
-
-        regions = find_lines(page, segment)
-        # Tilted pages are rotated level once, so a piece never picks up its neighbour lines.
-        crops = [[normalise_crop(crop, self.height) for crop in piece_crops]
-                 for piece_crops in deskewed_crops(page, regions)]
-        return PreparedPage(page, regions, crops)
+        return prepare_page(page, segment, self.height)
 
     def _read_upright(self, page: np.ndarray, segment: str) -> list[LineResult]:
         """Layout says whether lines run across or down the page; which of the two remaining
@@ -280,8 +286,9 @@ def _as_initial(piece: CropReading) -> CropReading:
                        piece.ctc_text)
 
 
-def load_model(name_or_dir: str = DEFAULT_MODEL) -> Recognizer:
-    """Load a shipped model by name or any model directory; raises ModelError with a reason."""
+def read_model_card(name_or_dir: str = DEFAULT_MODEL) -> tuple[Path, dict]:
+    """A model's directory and card, without TensorFlow; ModelError with a reason when the model
+    cannot be used (unknown name, unreadable card, no weights file)."""
     model_dir = resolve_model_dir(name_or_dir)
     card_path, weights_path = model_dir / "card.json", model_dir / "model.keras"
     try:
@@ -289,6 +296,15 @@ def load_model(name_or_dir: str = DEFAULT_MODEL) -> Recognizer:
         card["charset"], card["input_height"]  # noqa: B018 - required keys
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"cannot read model card {card_path}: {exc}") from exc
+    if not weights_path.is_file():
+        raise ModelError(f"cannot load model {weights_path}: no such file")
+    return model_dir, card
+
+
+def load_model(name_or_dir: str = DEFAULT_MODEL) -> Recognizer:
+    """Load a shipped model by name or any model directory; raises ModelError with a reason."""
+    model_dir, card = read_model_card(name_or_dir)
+    weights_path = model_dir / "model.keras"
     from batch_ocr.tf_setup import import_tensorflow, use_bfloat16_inference
 
     bfloat16 = use_bfloat16_inference(import_tensorflow())

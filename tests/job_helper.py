@@ -83,6 +83,25 @@ class LineReader:
         return out
 
 
+def crashing_serve(requests, replies, segment, height, max_pixels):
+    """prepare._serve in a worker process that kills itself (SIGKILL, as a decoder's segfault or
+    the OOM killer would) when asked for a file with 'crash' in its name."""
+    import os
+    import signal
+
+    from batch_ocr import prepare
+
+    real = prepare._prepare_file
+
+    def maybe_crash(item, *args):
+        if "crash" in item.name:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(item, *args)
+
+    prepare._prepare_file = maybe_crash
+    prepare._serve(requests, replies, segment, height, max_pixels)
+
+
 def main(argv: list[str]) -> int:
     from batch_ocr import job, writers
 

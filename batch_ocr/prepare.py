@@ -1,0 +1,275 @@
+"""Input files -> pages ready for the model (decoded, segmented, cropped), and a worker process
+that does this ahead of the main process.
+
+The job reads files in a reader thread one chunk ahead of the model (job.py). A worker process
+takes the single-page files off that thread, for two reasons a thread cannot serve:
+- It starts (forked) before TensorFlow is imported, and works through the first files while the
+  main process imports TensorFlow and loads the model (2-3 s of one core that would otherwise
+  wait); the import holds the GIL, and so does much of segmentation, so a thread barely overlaps
+  it. 600 one-line images are all prepared by the time the model is loaded.
+- A native crash (a decoder's segfault on a hostile file) or an out-of-memory kill ends the
+  worker, not the run: that file gets an error row and a new worker goes on with the next file.
+
+Multi-page files come back undone ("in_process") and are read by the reader thread page by page,
+so memory stays bounded by pages, not by the length of a TIFF. Replies come in submission order
+and the worker works a bounded number of files ahead of the one being taken (AHEAD).
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from batch_ocr import images
+from batch_ocr.walk import InputFile, utf8_safe
+
+# A page narrower or lower than this cannot hold a readable character (1x1 pixels, one row).
+MIN_TEXT_SIDE = 4
+# How far the worker may get ahead of the file being taken: enough files to cover the start-up
+# of the main process (a few hundred one-line crops take under a second), capped by the bytes
+# of crops waiting (a dense page has some hundred kilobytes of them).
+AHEAD = 2048
+AHEAD_BYTES = 64 * 1024 * 1024
+# How often a wait for a reply checks that the worker is still alive.
+_POLL_S = 0.2
+
+PAGES, IN_PROCESS, ERROR = "pages", "in_process", "error"
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The error text for a file whose reading raised `exc`."""
+    if isinstance(exc, images.ImageError):
+        return utf8_safe(str(exc))
+    if isinstance(exc, MemoryError):
+        return "out of memory while reading this file"
+    return utf8_safe(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+
+
+def input_pages(item: InputFile, max_pixels: int) -> Iterator[images.PageImage]:
+    """The pages of an input file; ImageError for files that cannot hold text."""
+    if item.problem:
+        raise images.ImageError(item.problem)
+    problem = images.describe_path_problem(item.path)
+    if problem:
+        raise images.ImageError(problem)
+    for page in images.read_pages(item.path, max_pixels=max_pixels):
+        height, width = page.gray.shape
+        if min(height, width) < MIN_TEXT_SIDE:
+            raise images.ImageError(f"image too small to hold text: {width}x{height} pixels")
+        yield page
+
+
+@dataclass
+class Prepared:
+    """What the worker made of one file: `kind` PAGES with `pages` [(page number, width, height,
+    PreparedPage)], ERROR with `error` (the file's error text), or IN_PROCESS (read it here)."""
+
+    kind: str
+    pages: list[tuple[int, int, int, Any]] = field(default_factory=list)
+    error: str = ""
+    source: Any = None  # the file's fingerprint, taken before the worker could read it
+
+
+def _prepare_file(item: InputFile, segment: str, height: int, max_pixels: int) -> Prepared:
+    from batch_ocr.recognizer import prepare_page
+
+    pages = input_pages(item, max_pixels)
+    try:
+        first = next(pages, None)
+        if first is not None and next(pages, None) is not None:
+            return Prepared(IN_PROCESS)
+    except Exception as exc:  # the file itself is bad: one error row
+        return Prepared(ERROR, error=failure_reason(exc))
+    finally:
+        pages.close()
+    if first is None:
+        return Prepared(PAGES)
+    try:
+        prepared = prepare_page(first.gray, segment, height, keep_gray=False)
+    except Exception as exc:  # as if recognising this page had failed (job.py says the same)
+        return Prepared(ERROR, error=f"recognition failed: {failure_reason(exc)}")
+    return Prepared(PAGES, [(first.page, first.width, first.height, prepared)])
+
+
+def _serve(requests, replies, segment: str, height: int, max_pixels: int) -> None:
+    """The worker process: prepare each requested file, in order, until told to stop."""
+    # Ctrl-C reaches the whole process group; the main process decides how a run ends, and
+    # stops this one with SIGTERM (a forked worker would otherwise inherit the job's handlers).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    import cv2
+
+    cv2.setNumThreads(1)  # the cores belong to the model; this process is one more reader
+    while True:
+        request = requests.get()
+        if request is None:
+            return
+        number, item = request
+        # A pipe send completes before the next file is touched, so a crash is always on the
+        # file that was not answered; it also blocks while the reader lags (back-pressure).
+        replies.send((number, _prepare_file(item, segment, height, max_pixels)))
+
+
+class PrepWorker:
+    """`worker.take(item)` -> Prepared, for `items` taken in the order given to the constructor.
+
+    The process starts at once. A receiver thread collects its replies as they come (so it keeps
+    working while the main process imports TensorFlow) and tops up its requests while fewer than
+    AHEAD files are prepared or pending and their crops hold less than AHEAD_BYTES. If the
+    process dies, the file it was on gets an error row and a new process takes over the files
+    after it. `close()` stops it (also when the run is interrupted)."""
+
+    crashed_error = "the image reader crashed on this file (worker process ended: {why})"
+
+    def __init__(self, items: list[InputFile], segment: str, height: int, max_pixels: int,
+                 fingerprint=None, serve=None):
+        self._items = list(items)
+        self._args = (segment, height, max_pixels)
+        # The process's main function: _serve; tests pass one that crashes on purpose.
+        self._serve = serve or _serve
+        # fingerprint(item) runs as an item is submitted, so a file that changes after the
+        # worker read it is seen as changed by the next run (state.py).
+        self._fingerprint = fingerprint
+        self._sources: dict[int, Any] = {}
+        self._context = multiprocessing.get_context(start_method())
+        self._changed = threading.Condition()
+        self._ready: dict[int, Prepared] = {}
+        self._held = 0  # bytes of crops in _ready
+        self._next = 0  # index of the next item to submit
+        self._taken = 0  # index of the next item to take
+        self._generation = 0  # which process the receiver's news is about
+        self._ended: set[int] = set()  # generations whose process has gone
+        self.restarts = 0
+        with self._changed:
+            self._start()
+
+    def _start(self) -> None:  # with self._changed held
+        # Requests go through a queue (its feeder thread never blocks); replies through a pipe
+        # (see _serve) that the receiver thread empties.
+        self._generation += 1
+        self._requests = self._context.Queue()
+        receiver, sender = self._context.Pipe(duplex=False)
+        self._process = self._context.Process(
+            target=self._serve, args=(self._requests, sender, *self._args),
+            name="batch-ocr-prepare", daemon=True)
+        self._process.start()
+        sender.close()  # the worker holds the only sending end: its exit shows as EOF here
+        self._next = self._taken
+        self._fill()
+        threading.Thread(target=self._receive, args=(receiver, self._generation),
+                         name="batch-ocr-prepare-replies", daemon=True).start()
+
+    def _fill(self) -> None:  # with self._changed held
+        while (self._next < len(self._items) and self._next < self._taken + AHEAD
+               and self._held < AHEAD_BYTES):
+            item = self._items[self._next]
+            if self._fingerprint is not None and self._next not in self._sources:
+                self._sources[self._next] = self._fingerprint(item)
+            self._requests.put((self._next, item))
+            self._next += 1
+
+    def _receive(self, receiver, generation: int) -> None:
+        try:
+            while True:
+                number, prepared = receiver.recv()
+                with self._changed:
+                    if generation != self._generation:
+                        return
+                    self._ready[number] = prepared
+                    self._held += _crop_bytes(prepared)
+                    self._fill()
+                    self._changed.notify_all()
+        except (EOFError, OSError):
+            with self._changed:
+                self._ended.add(generation)
+                self._changed.notify_all()
+        finally:
+            receiver.close()
+
+    def take(self, item: InputFile) -> Prepared:
+        with self._changed:
+            number = self._taken
+            if number >= len(self._items) or self._items[number] is not item:
+                raise ValueError("PrepWorker items must be taken in the order they were given")
+            while number not in self._ready and self._generation not in self._ended:
+                self._changed.wait(_POLL_S)
+            prepared = self._ready.pop(number, None)
+            if prepared is None:
+                return self._crashed()
+            self._held -= _crop_bytes(prepared)
+            prepared.source = self._sources.pop(number, None)
+            self._taken += 1
+            self._fill()
+            return prepared
+
+    def _crashed(self) -> Prepared:  # with self._changed held
+        self._process.join(1.0)
+        why = _exit_description(self._process.exitcode)
+        self._stop()
+        self.restarts += 1
+        source = self._sources.pop(self._taken, None)
+        self._taken += 1
+        self._start()
+        return Prepared(ERROR, error=self.crashed_error.format(why=why), source=source)
+
+    def _stop(self) -> None:
+        if self._process.is_alive():
+            self._process.terminate()  # it holds nothing that needs a clean exit
+        self._process.join(1.0)
+        self._requests.close()
+        self._requests.cancel_join_thread()
+
+    def close(self) -> None:
+        with self._changed:
+            self._generation += 1  # the receiver's last news is no longer wanted
+            self._stop()
+            self._ready.clear()
+
+
+def _crop_bytes(prepared: Prepared) -> int:
+    return sum(crop.nbytes for _, _, _, page in prepared.pages
+               for crops in page.crops for crop in crops)
+
+
+def _exit_description(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
+
+
+def start_method() -> str:
+    """fork while TensorFlow is not loaded (the child is a copy of a small process that has
+    NumPy and OpenCV already and re-runs nothing), else spawn (forking a process that runs
+    TensorFlow's thread pools is unsafe)."""
+    if "tensorflow" not in sys.modules and "fork" in multiprocessing.get_all_start_methods():
+        return "fork"
+    return "spawn"
+
+
+def worker_wanted(items: int) -> bool:
+    """Whether a run over `items` files should use a worker process.
+
+    Not for a handful of files (starting it is not won back), and by default only while
+    TensorFlow is not yet loaded: the worker pays off by overlapping that import, and a spawned
+    worker would re-import the caller's main module (multiprocessing's rule), which a library
+    caller's script may not expect. BATCH_OCR_PREPARE_PROCESS=0 turns it off, 1 turns it on for
+    any run with files.
+    """
+    choice = os.environ.get("BATCH_OCR_PREPARE_PROCESS", "auto").strip().lower()
+    if choice in ("0", "false", "no", "off"):
+        return False
+    if choice in ("1", "true", "yes", "on"):
+        return items > 0
+    return items >= MIN_FILES_FOR_WORKER and start_method() == "fork"
+
+
+# Below this many files the worker is not worth a process.
+MIN_FILES_FOR_WORKER = 32

@@ -1,0 +1,129 @@
+"""The worker process that prepares single-page files ahead of the model (prepare.py)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from job_helper import crashing_serve, make_line_images
+from PIL import Image
+
+from batch_ocr import prepare
+from batch_ocr.job import run_job
+from batch_ocr.prepare import ERROR, IN_PROCESS, PAGES, PrepWorker
+from batch_ocr.recognizer import prepare_page
+from batch_ocr.walk import InputFile
+
+
+def _items(paths):
+    return [InputFile(p.name, str(p)) for p in paths]
+
+
+def test_worker_prepares_what_the_thread_would(tmp_path):
+    paths = make_line_images(tmp_path, 5)
+    (tmp_path / "empty.png").write_bytes(b"")
+    pages = [Image.new("L", (120, 40), 255), Image.new("L", (120, 40), 255)]
+    pages[0].save(tmp_path / "two.tif", save_all=True, append_images=pages[1:])
+    items = _items(paths) + [InputFile("empty.png", str(tmp_path / "empty.png")),
+                             InputFile("two.tif", str(tmp_path / "two.tif")),
+                             InputFile("gone.png", str(tmp_path / "gone.png"), "broken symbolic link")]
+    worker = PrepWorker(items, "line", 32, 10_000_000, fingerprint=lambda item: item.name.upper())
+    try:
+        results = [worker.take(item) for item in items]
+    finally:
+        worker.close()
+    for item, got in zip(items[:5], results[:5]):
+        assert got.kind == PAGES and got.source == item.name.upper()
+        [(number, width, height, page)] = got.pages
+        gray = np.asarray(Image.open(item.path).convert("L"))
+        assert (number, width, height) == (0, gray.shape[1], gray.shape[0])
+        here = prepare_page(gray, "line", 32)
+        assert page.gray is None and page.regions == here.regions
+        assert all(np.array_equal(a, b) for a, b in zip(page.crops[0], here.crops[0]))
+    assert results[5].kind == ERROR and "empty" in results[5].error
+    assert results[6].kind == IN_PROCESS  # multi-page files are read page by page in the job
+    assert results[7].kind == ERROR and results[7].error == "broken symbolic link"
+
+
+def test_items_must_be_taken_in_order(tmp_path):
+    items = _items(make_line_images(tmp_path, 2))
+    worker = PrepWorker(items, "line", 32, 10_000_000)
+    try:
+        with pytest.raises(ValueError):
+            worker.take(items[1])
+    finally:
+        worker.close()
+
+
+def test_a_crash_costs_one_file_and_a_new_worker_goes_on(tmp_path):
+    paths = make_line_images(tmp_path, 4)
+    crash = tmp_path / "crash.png"
+    paths[0].rename(crash)
+    items = _items([paths[1], crash, paths[2], paths[3]])
+    worker = PrepWorker(items, "line", 32, 10_000_000, serve=crashing_serve)
+    try:
+        results = [worker.take(item) for item in items]
+    finally:
+        worker.close()
+    assert [r.kind for r in results] == [PAGES, ERROR, PAGES, PAGES]
+    assert "crashed" in results[1].error and "SIGKILL" in results[1].error
+    assert worker.restarts == 1
+
+
+def test_job_output_is_the_same_with_and_without_the_worker(tmp_path, monkeypatch):
+    make_line_images(tmp_path / "in", prepare.MIN_FILES_FOR_WORKER)
+    (tmp_path / "in" / "bad.png").write_bytes(b"not an image at all")
+    outputs = {}
+    for setting in ("1", "0"):
+        monkeypatch.setenv("BATCH_OCR_PREPARE_PROCESS", setting)
+        used = []
+        real_take = PrepWorker.take
+
+        def take(self, item, used=used):
+            used.append(item.name)
+            return real_take(self, item)
+
+        monkeypatch.setattr(PrepWorker, "take", take)
+        output = tmp_path / f"out{setting}.csv"
+        assert run_job([str(tmp_path / "in")], str(output), quiet=True, segment="line") == 1
+        outputs[setting] = output.read_bytes()
+        assert bool(used) == (setting == "1")
+    assert outputs["1"] == outputs["0"]
+    frame = pd.read_csv(tmp_path / "out1.csv", keep_default_na=False)
+    assert (frame["status"] == "ok").sum() == prepare.MIN_FILES_FOR_WORKER
+    assert frame.set_index("file").loc["bad.png", "status"] == "error"
+
+
+def test_worker_only_for_enough_files_and_before_tensorflow(monkeypatch):
+    monkeypatch.delenv("BATCH_OCR_PREPARE_PROCESS", raising=False)
+    monkeypatch.setattr(prepare, "start_method", lambda: "fork")
+    assert not prepare.worker_wanted(prepare.MIN_FILES_FOR_WORKER - 1)
+    assert prepare.worker_wanted(prepare.MIN_FILES_FOR_WORKER)
+    monkeypatch.setattr(prepare, "start_method", lambda: "spawn")  # TensorFlow already loaded
+    assert not prepare.worker_wanted(10_000)
+    monkeypatch.setenv("BATCH_OCR_PREPARE_PROCESS", "0")
+    assert not prepare.worker_wanted(10_000)
+    monkeypatch.setenv("BATCH_OCR_PREPARE_PROCESS", "1")
+    assert prepare.worker_wanted(1) and not prepare.worker_wanted(0)
+
+
+def test_command_line_forks_its_worker_and_writes_what_the_thread_writes(tmp_path):
+    """A fresh `batch-ocr run` has not loaded TensorFlow when it starts its worker: it forks."""
+    import os
+    import subprocess
+    import sys
+
+    probe = subprocess.run([sys.executable, "-c", "import batch_ocr.job, batch_ocr.prepare as p; "
+                            "print(p.start_method(), p.worker_wanted(100))"],
+                           capture_output=True, text=True, check=True)
+    assert probe.stdout.split() == ["fork", "True"]
+    make_line_images(tmp_path / "in", prepare.MIN_FILES_FOR_WORKER)
+    outputs = []
+    for setting in ("auto", "0"):
+        output = tmp_path / f"out-{setting}.csv"
+        env = {**os.environ, "BATCH_OCR_PREPARE_PROCESS": setting}
+        done = subprocess.run([sys.executable, "-m", "batch_ocr.cli", "run", str(tmp_path / "in"),
+                               "-o", str(output), "--segment", "line", "--quiet"],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        outputs.append(output.read_bytes())
+    assert outputs[0] == outputs[1]
