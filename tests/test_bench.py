@@ -74,6 +74,7 @@ def test_bench_report_on_generated_lines(tiny_model_dir, tmp_path, fake_tesserac
     assert all(seconds >= 0 for seconds in report["stages"]["seconds"].values())
     assert report["stages"]["seconds"]["encoder"] > 0
 
+    assert report["settings"]["arithmetic"] in ("float32", "bfloat16")
     batching = report["batching"]
     assert 0.0 <= batching["padding_fraction"] <= 1.0
     assert batching["crops"] == inputs["crops"]

@@ -127,3 +127,26 @@ def test_command_line_forks_its_worker_and_writes_what_the_thread_writes(tmp_pat
         assert done.returncode == 0, done.stderr
         outputs.append(output.read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def test_a_model_that_fails_to_load_leaves_nothing_behind(tmp_path, monkeypatch):
+    """The card is read first and the weights load while the worker reads; weights that turn out
+    unreadable still end the run with exit 2, no output and no journal."""
+    import json
+    import shutil
+
+    from batch_ocr.recognizer import MODELS_DIR
+
+    model = tmp_path / "model"
+    model.mkdir()
+    shutil.copy(MODELS_DIR / "printed" / "card.json", model / "card.json")
+    (model / "model.keras").write_bytes(b"PK\x03\x04 not really a keras file")
+    assert json.loads((model / "card.json").read_text(encoding="utf-8"))["input_height"]
+    make_line_images(tmp_path / "in", prepare.MIN_FILES_FOR_WORKER)
+    monkeypatch.setenv("BATCH_OCR_PREPARE_PROCESS", "1")
+    output = tmp_path / "out.csv"
+    assert run_job([str(tmp_path / "in")], str(output), model=str(model), quiet=True) == 2
+    assert not output.exists()
+    assert not (tmp_path / "out.csv.journal.jsonl").exists()
+    (model / "model.keras").unlink()  # no weights at all: refused before anything starts
+    assert run_job([str(tmp_path / "in")], str(output), model=str(model), quiet=True) == 2
