@@ -14,12 +14,13 @@ How a run stays trustworthy for cron (DESIGN.md, "Runs that cron can trust"):
   PAGES_PER_CHUNK pages / PIXELS_PER_CHUNK pixels; only names and journal offsets are held for
   the whole run. A reader thread builds (decodes, segments, crops) at most one chunk ahead of
   the one the model is reading (READ_AHEAD); recognition and the journal stay on the main
-  thread, in file order, where SIGINT/SIGTERM arrive.
+  thread, in file order, where SIGINT/SIGTERM arrive. On longer runs a worker process prepares
+  single-page files for that thread (prepare.py), starting before the model loads.
 - With `--state` (state.py) only new and changed files are read. OUTPUT then holds the files read
   by this run, or with `--master` every file under INPUT (unchanged ones from the state).
 
 Files that cannot be read never stop the batch: each gets one `error` row whose reason comes
-from images.py (or from here, for images too small to hold text).
+from images.py (or prepare.py, for images too small to hold text).
 """
 from __future__ import annotations
 
@@ -31,7 +32,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from batch_ocr import images
 from batch_ocr.journal import (
     JOURNAL_SUFFIX,
     Interrupted,
@@ -58,7 +58,7 @@ from batch_ocr.records import (
     PageResult,
 )
 from batch_ocr.state import Settings, State, StateError, same_stat, source_of
-from batch_ocr.walk import InputFile, UsageError, list_inputs, utf8_safe
+from batch_ocr.walk import InputFile, UsageError, list_inputs
 from batch_ocr.writers import FormatError, SummaryCounter, format_for, write_results
 
 __all__ = ["run_job", "list_inputs", "InputFile", "UsageError", "SEGMENT_MODES"]

@@ -97,7 +97,7 @@ def _prepare_file(item: InputFile, segment: str, height: int, max_pixels: int) -
 
 
 def _serve(requests, replies, segment: str, height: int, max_pixels: int) -> None:
-    """The worker process: prepare each requested file, in order, until told to stop."""
+    """The worker process: prepare each requested file, in order (None ends it)."""
     # Ctrl-C reaches the whole process group; the main process decides how a run ends, and
     # stops this one with SIGTERM (a forked worker would otherwise inherit the job's handlers).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -184,12 +184,13 @@ class PrepWorker:
                     self._held += _crop_bytes(prepared)
                     self._fill()
                     self._changed.notify_all()
-        except (EOFError, OSError):
+        except BaseException:  # noqa: BLE001 - EOF (the process ended) or anything else: either
+            pass  # way no more news comes from this process, and `take` must not wait for it
+        finally:
+            receiver.close()
             with self._changed:
                 self._ended.add(generation)
                 self._changed.notify_all()
-        finally:
-            receiver.close()
 
     def take(self, item: InputFile) -> Prepared:
         with self._changed:
