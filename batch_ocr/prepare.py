@@ -136,7 +136,6 @@ class PrepWorker:
         # worker read it is seen as changed by the next run (state.py).
         self._fingerprint = fingerprint
         self._sources: dict[int, Any] = {}
-        self._context = multiprocessing.get_context(start_method())
         self._changed = threading.Condition()
         self._ready: dict[int, Prepared] = {}
         self._held = 0  # bytes of crops in _ready
@@ -152,6 +151,9 @@ class PrepWorker:
         # Requests go through a queue (its feeder thread never blocks); replies through a pipe
         # (see _serve) that the receiver thread empties.
         self._generation += 1
+        # Chosen again on each start: a replacement worker starts after the model has loaded
+        # TensorFlow, and is then spawned rather than forked.
+        self._context = multiprocessing.get_context(start_method())
         self._requests = self._context.Queue()
         receiver, sender = self._context.Pipe(duplex=False)
         self._process = self._context.Process(

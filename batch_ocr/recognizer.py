@@ -33,7 +33,7 @@ class PreparedPage:
     no model and so can run ahead (job.py does it in its reader thread) while the model reads the
     previous chunk. `read_pages` takes these in place of arrays."""
 
-    gray: np.ndarray | None  # None when made in the worker process (prepare.py), which keeps it
+    gray: np.ndarray | None  # None when made in the worker process (prepare.py): not sent back
     regions: list[LineRegion]
     crops: list[list[np.ndarray]]  # per region, its pieces at the model height
 
