@@ -731,7 +731,7 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
                    "files": len(paths), "segment": segment, "pages": pages, "lines": lines,
                    "crops": profile.crops, "lines_with_text": profile.lines_with_text},
         "settings": {"repeat": repeat, "batch_size": batch_size,
-                     "arithmetic": "bfloat16" if recognizer.bfloat16 else "float32"},
+                     "arithmetic": recognizer.arithmetic},
     }
     whole = children.whole_runs
     report["whole_process"] = {

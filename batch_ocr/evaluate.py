@@ -64,7 +64,7 @@ def evaluate(labels_csv: str | Path, model: str = "printed", segment: str = "lin
     report = {
         "labels": str(labels_path), "model": recognizer.card.get("name"),
         "model_version": recognizer.card.get("version"), "segment": segment,
-        "arithmetic": "bfloat16" if getattr(recognizer, "bfloat16", False) else "float32",
+        "arithmetic": getattr(recognizer, "arithmetic", "float32"),
         "lines": len(references), "unreadable": unreadable,
         "cer": cer(predictions, references), "line_accuracy": line_accuracy(predictions, references),
         "auroc": auroc(confidences, right),

@@ -25,6 +25,7 @@ from images.py (or prepare.py, for images too small to hold text).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 import time
@@ -48,7 +49,14 @@ from batch_ocr.outfiles import (
     write_stdout,
 )
 from batch_ocr.prefetch import Prefetch
-from batch_ocr.prepare import IN_PROCESS, PrepWorker, failure_reason, input_pages, worker_wanted
+from batch_ocr.prepare import (
+    IN_PROCESS,
+    PrepWorker,
+    failure_reason,
+    input_pages,
+    input_source,
+    worker_wanted,
+)
 from batch_ocr.progress import Progress
 from batch_ocr.records import (
     STATUS_EMPTY,
@@ -57,7 +65,7 @@ from batch_ocr.records import (
     FileResult,
     PageResult,
 )
-from batch_ocr.state import Settings, State, StateError, same_stat, source_of
+from batch_ocr.state import Settings, State, StateError, same_stat
 from batch_ocr.walk import InputFile, UsageError, list_inputs
 from batch_ocr.writers import FormatError, SummaryCounter, format_for, write_results
 
@@ -189,12 +197,8 @@ class _Batcher:
             if stopping():
                 return
             prepared = self.worker.take(item) if self.worker is not None else None
-            if prepared is not None:
-                source = prepared.source
-            else:
-                # Fingerprinted before reading: if the file changes while we read it, the next
-                # run sees a different size/mtime and reads it again.
-                source = None if item.problem else source_of(item.path, self.hash_sources)
+            source = (prepared.source if prepared is not None
+                      else input_source(item, self.hash_sources))  # before reading it
             state = _OpenFile(item, source)
             waiting.append(state)
             if prepared is None or prepared.kind == IN_PROCESS:
@@ -453,11 +457,10 @@ class _Run:
         already = len(listing) - unchanged - len(todo)
         worker = None
         if recognizer is None and options.rotate == "none" and worker_wanted(len(todo)):
-            hashing = self.state is not None
             worker = PrepWorker(todo, options.segment, int(card["input_height"]),
                                 options.max_pixels,
-                                fingerprint=lambda item: None if item.problem
-                                else source_of(item.path, hashing))
+                                fingerprint=functools.partial(input_source,
+                                                              with_hash=self.state is not None))
         try:
             if recognizer is None:
                 from batch_ocr.recognizer import ModelError, load_model

@@ -103,7 +103,7 @@ def evaluate_pages(gt_dir: str | Path, model="printed", segment: str = "page",
               "pages_per_second": round(len(pairs) / max(seconds, 1e-9), 3)}
     card = getattr(recognizer, "card", {})
     report["model"], report["model_version"] = card.get("name"), card.get("version")
-    report["arithmetic"] = "bfloat16" if getattr(recognizer, "bfloat16", False) else "float32"
+    report["arithmetic"] = getattr(recognizer, "arithmetic", "float32")
     report["files"] = [image.name for image, _ in pairs]
     return report
 

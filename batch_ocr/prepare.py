@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batch_ocr import images
+from batch_ocr.state import source_of
 from batch_ocr.walk import InputFile, utf8_safe
 
 # A page narrower or lower than this cannot hold a readable character (1x1 pixels, one row).
@@ -64,6 +65,13 @@ def input_pages(item: InputFile, max_pixels: int) -> Iterator[images.PageImage]:
         yield page
 
 
+def input_source(item: InputFile, with_hash: bool) -> dict[str, Any] | None:
+    """The fingerprint a state keeps of an input file (state.source_of), None for a file known
+    to be unreadable. Taken before the file is read: if it changes while being read, the next run
+    sees a different size/mtime and reads it again."""
+    return None if item.problem else source_of(item.path, with_hash)
+
+
 @dataclass
 class Prepared:
     """What the worker made of one file: `kind` PAGES with `pages` [(page number, width, height,
@@ -72,10 +80,18 @@ class Prepared:
     kind: str
     pages: list[tuple[int, int, int, Any]] = field(default_factory=list)
     error: str = ""
-    source: Any = None  # the file's fingerprint, taken before the worker could read it
+    source: Any = None  # the file's fingerprint, taken just before the worker read it
 
 
-def _prepare_file(item: InputFile, segment: str, height: int, max_pixels: int) -> Prepared:
+def _prepare_file(item: InputFile, segment: str, height: int, max_pixels: int,
+                  fingerprint=None) -> Prepared:
+    source = fingerprint(item) if fingerprint is not None else None
+    prepared = _prepare_pages(item, segment, height, max_pixels)
+    prepared.source = source
+    return prepared
+
+
+def _prepare_pages(item: InputFile, segment: str, height: int, max_pixels: int) -> Prepared:
     from batch_ocr.recognizer import prepare_page
 
     pages = input_pages(item, max_pixels)
@@ -96,7 +112,8 @@ def _prepare_file(item: InputFile, segment: str, height: int, max_pixels: int) -
     return Prepared(PAGES, [(first.page, first.width, first.height, prepared)])
 
 
-def _serve(requests, replies, segment: str, height: int, max_pixels: int) -> None:
+def _serve(requests, replies, segment: str, height: int, max_pixels: int, fingerprint=None
+           ) -> None:
     """The worker process: prepare each requested file, in order (None ends it)."""
     # Ctrl-C reaches the whole process group; the main process decides how a run ends, and
     # stops this one with SIGTERM (a forked worker would otherwise inherit the job's handlers).
@@ -112,7 +129,7 @@ def _serve(requests, replies, segment: str, height: int, max_pixels: int) -> Non
         number, item = request
         # A pipe send completes before the next file is touched, so a crash is always on the
         # file that was not answered; it also blocks while the reader lags (back-pressure).
-        replies.send((number, _prepare_file(item, segment, height, max_pixels)))
+        replies.send((number, _prepare_file(item, segment, height, max_pixels, fingerprint)))
 
 
 class PrepWorker:
@@ -132,10 +149,10 @@ class PrepWorker:
         self._args = (segment, height, max_pixels)
         # The process's main function: _serve; tests pass one that crashes on purpose.
         self._serve = serve or _serve
-        # fingerprint(item) runs as an item is submitted, so a file that changes after the
-        # worker read it is seen as changed by the next run (state.py).
+        # fingerprint(item) (picklable: a spawned worker gets a copy) runs in the worker just
+        # before it reads the file, as the reader thread does (input_source), and off this
+        # process's start-up: with --state it hashes every file.
         self._fingerprint = fingerprint
-        self._sources: dict[int, Any] = {}
         self._changed = threading.Condition()
         self._ready: dict[int, Prepared] = {}
         self._held = 0  # bytes of crops in _ready
@@ -157,7 +174,7 @@ class PrepWorker:
         self._requests = self._context.Queue()
         receiver, sender = self._context.Pipe(duplex=False)
         self._process = self._context.Process(
-            target=self._serve, args=(self._requests, sender, *self._args),
+            target=self._serve, args=(self._requests, sender, *self._args, self._fingerprint),
             name="batch-ocr-prepare", daemon=True)
         self._process.start()
         sender.close()  # the worker holds the only sending end: its exit shows as EOF here
@@ -169,10 +186,7 @@ class PrepWorker:
     def _fill(self) -> None:  # with self._changed held
         while (self._next < len(self._items) and self._next < self._taken + AHEAD
                and self._held < AHEAD_BYTES):
-            item = self._items[self._next]
-            if self._fingerprint is not None and self._next not in self._sources:
-                self._sources[self._next] = self._fingerprint(item)
-            self._requests.put((self._next, item))
+            self._requests.put((self._next, self._items[self._next]))
             self._next += 1
 
     def _receive(self, receiver, generation: int) -> None:
@@ -205,7 +219,6 @@ class PrepWorker:
             if prepared is None:
                 return self._crashed()
             self._held -= _crop_bytes(prepared)
-            prepared.source = self._sources.pop(number, None)
             self._taken += 1
             self._fill()
             return prepared
@@ -215,7 +228,10 @@ class PrepWorker:
         why = _exit_description(self._process.exitcode)
         self._stop()
         self.restarts += 1
-        source = self._sources.pop(self._taken, None)
+        # The worker's fingerprint of this file went with it (its next run reads it again anyway:
+        # error rows are always retried).
+        item = self._items[self._taken]
+        source = self._fingerprint(item) if self._fingerprint is not None else None
         self._taken += 1
         self._start()
         return Prepared(ERROR, error=self.crashed_error.format(why=why), source=source)

@@ -168,6 +168,11 @@ class Recognizer(CropReader):
     rotate = "none"  # "auto": try the page turned by quarter turns and keep the surest reading
     bfloat16 = False  # whether the graphs run in bfloat16 (tf_setup.use_bfloat16_inference)
 
+    @property
+    def arithmetic(self) -> str:
+        """What the reports say the model computed in."""
+        return "bfloat16" if self.bfloat16 else "float32"
+
     def read_pages(self, pages: list[np.ndarray | PreparedPage], segment: str = "auto"
                    ) -> list[list[LineResult]]:
         """Lines for each page, recognising every page's pieces in shared batches. A page may

@@ -60,7 +60,7 @@ def use_bfloat16_inference(tf) -> bool:
     TensorFlow's graph rewrite converts convolutions and matrix products to bfloat16 and keeps
     softmaxes, reductions and the variables in float32. On CPUs with AMX or AVX512-BF16 that reads
     1.8 times as fast as float32 (the whole model, one core) with the same text on held-out sets
-    within rounding of the confidences (README, Speed); on other CPUs bfloat16 would be emulated,
+    within rounding of the confidences (README, Models); on other CPUs bfloat16 would be emulated,
     slower, so `auto` leaves them in float32. Call before the first graph is traced: the option is
     read when a function is compiled, and holds for the process (training never calls this).
     """

@@ -83,7 +83,7 @@ class LineReader:
         return out
 
 
-def crashing_serve(requests, replies, segment, height, max_pixels):
+def crashing_serve(requests, replies, segment, height, max_pixels, fingerprint=None):
     """prepare._serve in a worker process that kills itself (SIGKILL, as a decoder's segfault or
     the OOM killer would) when asked for a file with 'crash' in its name."""
     import os
@@ -99,7 +99,7 @@ def crashing_serve(requests, replies, segment, height, max_pixels):
         return real(item, *args)
 
     prepare._prepare_file = maybe_crash
-    prepare._serve(requests, replies, segment, height, max_pixels)
+    prepare._serve(requests, replies, segment, height, max_pixels, fingerprint)
 
 
 def main(argv: list[str]) -> int:

@@ -18,6 +18,10 @@ def _items(paths):
     return [InputFile(p.name, str(p)) for p in paths]
 
 
+def _upper_name(item):  # a fingerprint a spawned worker can unpickle
+    return item.name.upper()
+
+
 def test_worker_prepares_what_the_thread_would(tmp_path):
     paths = make_line_images(tmp_path, 5)
     (tmp_path / "empty.png").write_bytes(b"")
@@ -26,7 +30,7 @@ def test_worker_prepares_what_the_thread_would(tmp_path):
     items = _items(paths) + [InputFile("empty.png", str(tmp_path / "empty.png")),
                              InputFile("two.tif", str(tmp_path / "two.tif")),
                              InputFile("gone.png", str(tmp_path / "gone.png"), "broken symbolic link")]
-    worker = PrepWorker(items, "line", 32, 10_000_000, fingerprint=lambda item: item.name.upper())
+    worker = PrepWorker(items, "line", 32, 10_000_000, fingerprint=_upper_name)
     try:
         results = [worker.take(item) for item in items]
     finally:
