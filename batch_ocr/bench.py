@@ -288,11 +288,9 @@ def compiled_encoder(recognizer):
     it can be timed on its own (decode runs it too, inside its graph)."""
     import tensorflow as tf
 
-    encoder = recognizer.decoder.encoder
-    return tf.function(lambda images: encoder(images, training=False),
-                       input_signature=[tf.TensorSpec([None, recognizer.height, None, 1],
-                                                      tf.float32)],
-                       reduce_retracing=True)
+    decoder = recognizer.decoder
+    return tf.function(decoder.graph.encode, input_signature=decoder.signature[:1],
+                       reduce_retracing=True, autograph=False)
 
 
 @dataclass
@@ -803,7 +801,7 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
               help="As for `run`; default line with --generate, else auto.")
 @click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True,
               help="Runs per figure; the report gives medians.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True,
               help="Line crops per model batch (as for `run`).")
 @click.option("--against", multiple=True, type=click.Choice(PEERS),
               help="Also time this engine on the same inputs (repeatable).")

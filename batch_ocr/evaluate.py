@@ -25,7 +25,7 @@ def text_category(text: str) -> str:
 
 
 def evaluate(labels_csv: str | Path, model: str = "printed", segment: str = "line",
-             batch_size: int = 64) -> dict:
+             batch_size: int = 128) -> dict:
     import pandas as pd
 
     from batch_ocr.images import ImageError, read_pages
@@ -121,7 +121,7 @@ def record_in_card(model: str, name: str, report: dict, data_note: str) -> None:
 @click.option("--segment", type=click.Choice(["auto", "page", "line"]), default=None,
               help="Default: line for labelled crops, page with --pages.")
 @click.option("--against-tesseract", is_flag=True, help="With --pages: Tesseract on the same pages, side by side.")
-@click.option("--batch-size", default=64, show_default=True)
+@click.option("--batch-size", default=128, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write the JSON report here too.")
 @click.option("--record-as", default=None,
               help="Store the summary in the model directory's card.json under evaluations.NAME.")

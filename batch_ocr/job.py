@@ -82,7 +82,7 @@ SEGMENT_MODES = ("auto", "page", "line")
 # One recogniser call gets pages from several files (the model batches their lines together), but
 # a chunk is cut early by pixels so that a run of huge scans cannot exhaust memory. Folders of
 # one-line crops need many pages per call: only then do width-sorted batches fill up and pad little.
-PAGES_PER_CHUNK = 128
+PAGES_PER_CHUNK = 256
 PIXELS_PER_CHUNK = 64_000_000
 # Unreadable files need no recognition; journal them in groups rather than all at the end (without
 # cutting the chunk being filled: folders of one-page crops would then get chunks of this size).
@@ -332,7 +332,7 @@ def _check_arguments(inputs: list[str], output: str, fmt: str | None, segment: s
 
 
 def run_job(inputs: list[str], output: str, fmt: str | None = None, model: str = "printed",
-            segment: str = "auto", batch_size: int = 64, resume: bool = False,
+            segment: str = "auto", batch_size: int = 128, resume: bool = False,
             quiet: bool = False, raw_text: bool = False, max_pixels: int = 100_000_000,
             recognizer=None, progress: bool | None = None, state: str | None = None,
             reprocess: bool = False, master: bool = False, rotate: str = "none") -> int:

@@ -75,7 +75,7 @@ def score_pages(predictions: list[list[str]], truths: list[list[str]]) -> dict:
 
 
 def evaluate_pages(gt_dir: str | Path, model="printed", segment: str = "page",
-                   batch_size: int = 64, limit: int | None = None) -> dict:
+                   batch_size: int = 128, limit: int | None = None) -> dict:
     """`batch-ocr eval --pages GT_DIR`: page CER in reading order and word F1 of a recogniser.
 
     `model` is a model name or directory, or an already loaded recogniser (anything with

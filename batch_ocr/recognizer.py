@@ -100,14 +100,15 @@ class CropReader:
     """Reads uint8 crops already normalised to the model height (dark text on light)."""
 
     def __init__(self, model, charset: Charset, height: int, batch_size: int = DEFAULT_BATCH_SIZE,
-                 max_length: int = 150):
+                 max_length: int = 150, bfloat16: bool = False):
         from batch_ocr.model.decode import GreedyDecoder
 
         self.charset = charset
         self.height = height
         self.batch_size = batch_size
         self.max_length = max_length
-        self.decoder = GreedyDecoder(model, height)
+        self.bfloat16 = bfloat16  # whether the bulk products run in bfloat16 (GreedyDecoder)
+        self.decoder = GreedyDecoder(model, height, bfloat16)
 
     def read_crops(self, crops: list[np.ndarray]) -> list[CropReading]:
         readings: list[CropReading | None] = [None] * len(crops)
@@ -160,13 +161,13 @@ def resolve_model_dir(name_or_dir: str) -> Path:
 class Recognizer(CropReader):
     """A model directory (model.keras + card.json) ready to read pages."""
 
-    def __init__(self, model_dir: Path, card: dict, model):
-        super().__init__(model, Charset(card["charset"]), int(card["input_height"]))
+    def __init__(self, model_dir: Path, card: dict, model, bfloat16: bool = False):
+        super().__init__(model, Charset(card["charset"]), int(card["input_height"]),
+                         bfloat16=bfloat16)
         self.model_dir = model_dir
         self.card = card
 
     rotate = "none"  # "auto": try the page turned by quarter turns and keep the surest reading
-    bfloat16 = False  # whether the graphs run in bfloat16 (tf_setup.use_bfloat16_inference)
 
     @property
     def arithmetic(self) -> str:
@@ -312,7 +313,17 @@ def load_model(name_or_dir: str = DEFAULT_MODEL) -> Recognizer:
     weights_path = model_dir / "model.keras"
     from batch_ocr.tf_setup import import_tensorflow, use_bfloat16_inference
 
-    bfloat16 = use_bfloat16_inference(import_tensorflow())
+    import_tensorflow()
+    from batch_ocr.model.inference import as_variables
+    from batch_ocr.model.weights import read_weights
+
+    try:
+        # The arrays alone, without building the Keras model (0.4 s at every start).
+        weights = read_weights(weights_path)
+    except Exception:  # noqa: BLE001 - unreadable here: Keras's loader below says why
+        weights = None
+    if weights is not None:
+        return Recognizer(model_dir, card, as_variables(weights), use_bfloat16_inference())
     import keras
 
     import batch_ocr.model.layers  # noqa: F401 - registers the custom layers for safe loading
@@ -321,6 +332,4 @@ def load_model(name_or_dir: str = DEFAULT_MODEL) -> Recognizer:
         model = keras.models.load_model(weights_path, safe_mode=True, compile=False)
     except Exception as exc:  # keras raises many types for a bad file; all mean "unusable model"
         raise ModelError(f"cannot load model {weights_path}: {exc}") from exc
-    recognizer = Recognizer(model_dir, card, model)
-    recognizer.bfloat16 = bfloat16
-    return recognizer
+    return Recognizer(model_dir, card, model, use_bfloat16_inference())

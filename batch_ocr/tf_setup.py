@@ -53,19 +53,14 @@ def cpu_has_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     return False
 
 
-def use_bfloat16_inference(tf) -> bool:
-    """Let oneDNN run the compiled recognition graphs in bfloat16 where it pays; returns whether
-    it does.
+def use_bfloat16_inference() -> bool:
+    """Whether recognition should multiply in bfloat16 (BATCH_OCR_BF16, else the CPU flags).
 
-    TensorFlow's graph rewrite converts convolutions and matrix products to bfloat16 and keeps
-    softmaxes, reductions and the variables in float32. On CPUs with AMX or AVX512-BF16 that reads
-    1.8 times as fast as float32 (the whole model, one core) with the same text on held-out sets
-    within rounding of the confidences (README, Models); on other CPUs bfloat16 would be emulated,
-    slower, so `auto` leaves them in float32. Call before the first graph is traced: the option is
-    read when a function is compiled, and holds for the process (training never calls this).
+    The inference graph (batch_ocr.model.inference) then runs its convolutions and the products
+    outside the recurrent loops in bfloat16 and keeps the loops, softmaxes and sums in float32.
+    On CPUs with AMX or AVX512-BF16 the model reads about twice as fast with the same text on
+    held-out sets within rounding of the confidences (README, Models); elsewhere bfloat16 would
+    be emulated, slower, so `auto` stays in float32.
     """
     choice = os.environ.get(BF16_ENV, "auto").strip().lower()
-    enabled = choice in ("1", "true", "yes", "on") or (choice == "auto" and cpu_has_bfloat16())
-    if enabled:
-        tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": True})
-    return enabled
+    return choice in ("1", "true", "yes", "on") or (choice == "auto" and cpu_has_bfloat16())

@@ -233,3 +233,11 @@ def test_master_without_state_exits_2(tree: Path, tmp_path: Path, calls):
     result = CliRunner().invoke(main, ["run", str(tree), "-o", str(tmp_path / "o.csv"),
                                        "--master"])
     assert result.exit_code == 2 and "--master needs --state" in result.stderr
+
+
+@pytest.mark.parametrize("code, status", [(None, 0), (0, 0), (3, 3), (130, 130), ("why", 1)])
+def test_fast_exit_keeps_what_sys_exit_would_return(code, status, capsys):
+    from batch_ocr.cli import _exit_code
+
+    assert _exit_code(code) == status
+    assert ("why" in capsys.readouterr().err) is (code == "why")

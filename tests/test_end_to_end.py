@@ -94,3 +94,26 @@ MUST_READ_EXACTLY = {
     "line_liberation_serif_large.png", "line_liberation_mono_small.tiff", "line_small_print.bmp",
     "line_phone.png", "label_light_on_dark.png", "scan_noisy.jpg", "page_memo.png",
 }
+
+
+def test_csv_to_stdout_arrives_whole_before_the_process_ends(tmp_path):
+    # The console script ends the process without interpreter teardown (cli.entry): what was
+    # written to a pipe must still all arrive.
+    done = _run("sample_data", "-o", "-", "--format", "csv", "--quiet")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == ",".join(CSV_COLUMNS)
+    files = pd.read_csv(SAMPLES.parent / "sample_data" / "labels.csv", dtype=str)["file"]
+    assert all(any(line.startswith(f"{name},") for line in lines) for name in files)
+
+
+def test_exit_status_survives_the_fast_exit(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    out = tmp_path / "out.csv"
+    done = _run(str(tmp_path / "in"), "-o", str(out), "--quiet")
+    assert done.returncode == 1, done.stderr  # an error row: status 1 (DESIGN.md)
+    frame = pd.read_csv(out, keep_default_na=False)
+    assert list(frame["status"]) == ["error"]
+    usage = _run(str(tmp_path / "in"), "-o", str(out), "--segment", "sideways")
+    assert usage.returncode == 2

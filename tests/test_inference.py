@@ -1,9 +1,12 @@
-"""The inference encoder (batch norms folded into convolutions) against the Keras graph."""
+"""The plain-op inference graph (batch norms folded, both GRU directions in one loop) against
+the Keras graph it stands in for."""
 import numpy as np
+import tensorflow as tf
 
 from batch_ocr.model.build import CTC_OUTPUT, ENCODER_OUTPUT, SRNConfig, build_srn
-from batch_ocr.model.decode import GreedyDecoder
-from batch_ocr.model.inference import FoldedEncoder, folded_encoder
+from batch_ocr.model.decode import GreedyDecoder, KerasSRN
+from batch_ocr.model.inference import PlainSRN
+from batch_ocr.model.weights import weights_of_model
 
 TINY = SRNConfig(height=16, vocab_size=8, conv=[[4, [2, 2]], [6, None], [4, [2, 1]], [4, [2, 1]]],
                  encoder_units=4, decoder_units=8, embed_dim=4)
@@ -28,41 +31,58 @@ def _keras_encoder(model):
                        [model.get_layer(ENCODER_OUTPUT).output, model.get_layer(CTC_OUTPUT).output])
 
 
-def test_folded_encoder_matches_the_keras_graph():
+def _images(seed, batch, width):
+    return np.random.default_rng(seed).random((batch, TINY.height, width, 1)).astype("float32")
+
+
+def test_plain_encoder_matches_the_keras_graph():
     model = _trained_looking_model()
     keras_encoder = _keras_encoder(model)
-    encoder = folded_encoder(model, keras_encoder)
-    assert isinstance(encoder, FoldedEncoder)
-    images = np.random.default_rng(1).random((3, TINY.height, 57, 1)).astype("float32")
-    for expected, actual in zip(keras_encoder(images, training=False), encoder(images)):
+    graph = PlainSRN(weights_of_model(model))
+    images = _images(1, 3, 57)
+    for expected, actual in zip(keras_encoder(images, training=False), graph.encode(images)):
         assert expected.shape == actual.shape
         np.testing.assert_allclose(actual.numpy(), expected.numpy(), rtol=1e-4, atol=1e-4)
 
 
-def test_folded_encoder_follows_weights_that_change_after_it_is_built():
+def test_plain_encoder_follows_weights_that_change_after_it_is_built():
     model = _trained_looking_model()
-    encoder = folded_encoder(model, _keras_encoder(model))
+    graph = PlainSRN(weights_of_model(model))
     model.get_layer("bn1").moving_mean.assign(np.full(6, 3.0, "float32"))  # training goes on
-    images = np.random.default_rng(2).random((2, TINY.height, 40, 1)).astype("float32")
+    backward = model.get_layer(ENCODER_OUTPUT).backward_layer.cell
+    backward.recurrent_kernel.assign(backward.recurrent_kernel.numpy() * 2.0)
+    images = _images(2, 2, 40)
     expected = _keras_encoder(model)(images, training=False)[0].numpy()
-    np.testing.assert_allclose(encoder(images)[0].numpy(), expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(graph.encode(images)[0].numpy(), expected, rtol=1e-4, atol=1e-4)
 
 
-def test_other_graphs_keep_the_keras_encoder():
+def test_bfloat16_products_stay_close_to_float32():
+    model = _trained_looking_model()
+    images = _images(5, 2, 64)
+    exact = PlainSRN(weights_of_model(model)).encode(images)[0].numpy()
+    bfloat16 = PlainSRN(weights_of_model(model), tf.bfloat16).encode(images)[0]
+    assert bfloat16.dtype == tf.float32  # the recurrences and everything after stay float32
+    np.testing.assert_allclose(bfloat16.numpy(), exact, atol=0.05)
+    assert not np.array_equal(bfloat16.numpy(), exact)  # it did compute in bfloat16
+
+
+def test_other_graphs_run_the_keras_layers():
     model = _trained_looking_model()
     model.get_layer("conv1").padding = "valid"  # not the chain build_srn makes
-    keras_encoder = _keras_encoder(model)
-    assert folded_encoder(model, keras_encoder) is keras_encoder
+    assert weights_of_model(model) is None
+    assert isinstance(GreedyDecoder(model, TINY.height).graph, KerasSRN)
 
 
-def test_decoder_with_the_folded_encoder_reads_what_keras_reads():
+def test_decoder_with_the_plain_graph_reads_what_keras_reads():
     model = _trained_looking_model(3)
-    images = np.random.default_rng(4).random((4, TINY.height, 90, 1)).astype("float32")
+    images = _images(4, 4, 90)
     widths = np.array([90, 60, 33, 12], dtype=np.int32)
     decoder = GreedyDecoder(model, TINY.height)
-    assert isinstance(decoder.encoder, FoldedEncoder)
-    folded = [t.numpy() for t in decoder.decode(images, widths, 20)]
-    decoder.encoder = _keras_encoder(model)
-    plain = [t.numpy() for t in decoder._decode(images, widths, 20)]  # eager, through Keras
-    assert np.array_equal(folded[0], plain[0])  # same tokens
-    np.testing.assert_allclose(folded[1], plain[1], atol=1e-4)
+    assert isinstance(decoder.graph, PlainSRN)
+    plain = [t.numpy() for t in decoder.decode(images, widths, 20)]
+    decoder.graph = KerasSRN(model)
+    keras_reading = [t.numpy() for t in decoder._decode(images, widths, 20)]  # eager, Keras
+    assert np.array_equal(plain[0], keras_reading[0])  # same tokens
+    np.testing.assert_allclose(plain[1], keras_reading[1], atol=1e-4)
+    assert np.array_equal(plain[2], keras_reading[2])  # same CTC reading
+    np.testing.assert_allclose(plain[3], keras_reading[3], atol=1e-4)

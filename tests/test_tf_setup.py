@@ -4,9 +4,6 @@ import pytest
 
 from batch_ocr import tf_setup
 
-OPTION = "auto_mixed_precision_onednn_bfloat16"
-
-
 @pytest.mark.parametrize("flags, expected", [
     ("fpu sse2 avx512f avx512_bf16 avx512_vnni", True),
     ("fpu sse2 amx_tile amx_bf16", True),
@@ -21,16 +18,12 @@ def test_bfloat16_is_taken_from_the_cpu_flags(tmp_path, flags, expected):
 
 @pytest.mark.parametrize("setting, expected", [("0", False), ("1", True)])
 def test_environment_forces_bfloat16_on_or_off(monkeypatch, setting, expected):
-    tf = tf_setup.import_tensorflow()
     monkeypatch.setenv(tf_setup.BF16_ENV, setting)
-    assert tf_setup.use_bfloat16_inference(tf) is expected
-    assert bool(tf.config.optimizer.get_experimental_options().get(OPTION)) is expected
+    assert tf_setup.use_bfloat16_inference() is expected
 
 
 def test_auto_follows_the_cpu(monkeypatch):
-    tf = tf_setup.import_tensorflow()
     monkeypatch.delenv(tf_setup.BF16_ENV, raising=False)
     for has_it in (False, True):
-        tf.config.optimizer.set_experimental_options({OPTION: False})
         monkeypatch.setattr(tf_setup, "cpu_has_bfloat16", lambda: has_it)
-        assert tf_setup.use_bfloat16_inference(tf) is has_it
+        assert tf_setup.use_bfloat16_inference() is has_it

@@ -13,68 +13,88 @@ import tensorflow as tf
 
 from batch_ocr.charset import EOS, GO, PAD
 from batch_ocr.model.build import CTC_OUTPUT, DECODER_LAYER, ENCODER_OUTPUT
-from batch_ocr.model.inference import folded_encoder
+from batch_ocr.model.inference import PlainSRN
 from batch_ocr.model.layers import valid_steps
+from batch_ocr.model.weights import SRNWeights, weights_of_model
 
 # Absolute ceiling on decoded length; segmentation keeps pieces far shorter than this.
 HARD_LENGTH_CAP = 160
 
 
-class GreedyDecoder:
-    """Wraps a trained SRN graph: `decode(images, widths, max_length)` -> attention tokens and
-    their probabilities (B, steps), CTC tokens and their probabilities (B, T), and the valid CTC
-    steps per crop (B,)."""
+class KerasSRN:
+    """The `PlainSRN` interface over the Keras layers themselves, for graphs that are not the
+    chain `build_srn` makes (slower; LiteRT cannot compile it)."""
 
-    def __init__(self, model: keras.Model, height: int):
-        self.height = height
-        self.encoder = folded_encoder(model, keras.Model(
+    def __init__(self, model: keras.Model):
+        self.encoder = keras.Model(
             model.get_layer("images").output,
             [model.get_layer(ENCODER_OUTPUT).output, model.get_layer(CTC_OUTPUT).output],
-            name="srn_encoder"))
+            name="srn_encoder")
         self.decoder = model.get_layer(DECODER_LAYER)
+
+    def encode(self, images):
+        return self.encoder(images, training=False)
+
+    def prepare(self, encoded, widths):
+        mask, keys, state = self.decoder.prepare(encoded, widths)
+        return (keys, encoded, mask), state
+
+    def step(self, tokens, state, memory):
+        return self.decoder.step(tokens, state, *memory)
+
+
+class GreedyDecoder:
+    """Wraps a trained SRN: `decode(images, widths, max_length)` -> attention tokens and their
+    probabilities (B, steps), CTC tokens and their probabilities (B, T), and the valid CTC steps
+    per crop (B,). `source` is a Keras SRN or its weights (batch_ocr.model.weights); `bfloat16`
+    runs the plain graph's bulk products in bfloat16 (tf_setup.use_bfloat16_inference)."""
+
+    def __init__(self, source: keras.Model | SRNWeights, height: int, bfloat16: bool = False):
+        self.height = height
+        weights = source if isinstance(source, SRNWeights) else weights_of_model(source)
+        bulk = tf.bfloat16 if bfloat16 else tf.float32
+        self.graph: PlainSRN | KerasSRN = (
+            KerasSRN(source) if weights is None else PlainSRN(weights, bulk))
         self.trace_count = 0
+        self.signature = [tf.TensorSpec([None, height, None, 1], tf.float32),
+                          tf.TensorSpec([None], tf.int32),
+                          tf.TensorSpec([], tf.int32)]
         self.decode = tf.function(
-            self._decode,
-            input_signature=[tf.TensorSpec([None, height, None, 1], tf.float32),
-                             tf.TensorSpec([None], tf.int32),
-                             tf.TensorSpec([], tf.int32)],
-            # The loop is written with tf.while_loop already: converting the Python source
+            self._decode, input_signature=self.signature,
+            # The loops are written with tf.while_loop already: converting the Python source
             # (autograph) only cost a fifth of a second at the first batch of every run.
             reduce_retracing=True, autograph=False)
 
     def _decode(self, images, widths, max_length):
         # Python side effect: runs only while tracing, so tests can count retraces.
         self.trace_count += 1
-        encoded, ctc_logits = self.encoder(images, training=False)
-        mask, keys, state = self.decoder.prepare(encoded, widths)
+        graph = self.graph
+        encoded, ctc_logits = graph.encode(images)
+        memory, state = graph.prepare(encoded, widths)
         batch = tf.shape(encoded)[0]
         caps = valid_steps(widths, tf.shape(encoded)[1]) + 1  # +1 for EOS
         caps = tf.minimum(caps, max_length + 1)
         steps = tf.minimum(tf.reduce_max(caps), HARD_LENGTH_CAP)
 
-        def keep_going(i, *_):
-            return i < steps
+        def keep_going(i, previous, state, finished, *_):
+            # Stop once every sequence is done: the loop runs to the batch's longest sequence.
+            return (i < steps) & tf.logical_not(tf.reduce_all(finished))
 
         def body(i, previous, state, finished, tokens_ta, probs_ta):
-            probs, state = self.decoder.step(previous, state, keys, encoded, mask)
-            token = tf.argmax(probs, axis=-1, output_type=tf.int32)
-            prob = tf.reduce_max(probs, axis=-1)
+            step_probs, state = graph.step(previous, state, memory)
+            token = tf.argmax(step_probs, axis=-1, output_type=tf.int32)
+            prob = tf.reduce_max(step_probs, axis=-1)
             token = tf.where(finished, PAD, token)
             prob = tf.where(finished, tf.ones_like(prob), prob)
             finished = finished | tf.equal(token, EOS) | (i + 1 >= caps)
-            tokens_ta = tokens_ta.write(i, token)
-            probs_ta = probs_ta.write(i, prob)
-            # Stop the loop itself once every sequence is done (the batch's longest one).
-            i = tf.where(tf.reduce_all(finished), steps, i + 1)
-            return i, token, state, finished, tokens_ta, probs_ta
+            return i + 1, token, state, finished, tokens_ta.write(i, token), probs_ta.write(i, prob)
 
         start = (tf.constant(0), tf.fill([batch], GO), state, tf.zeros([batch], tf.bool),
                  tf.TensorArray(tf.int32, size=0, dynamic_size=True),
                  tf.TensorArray(tf.float32, size=0, dynamic_size=True))
         _, _, _, _, tokens_ta, probs_ta = tf.while_loop(keep_going, body, start)
-        tokens = tf.transpose(tokens_ta.stack())
-        probs = tf.transpose(probs_ta.stack())
         ctc_probs = tf.nn.softmax(tf.cast(ctc_logits, tf.float32), axis=-1)
         ctc_tokens = tf.argmax(ctc_probs, axis=-1, output_type=tf.int32)
         ctc_lengths = valid_steps(widths, tf.shape(encoded)[1])
-        return tokens, probs, ctc_tokens, tf.reduce_max(ctc_probs, axis=-1), ctc_lengths
+        return (tf.transpose(tokens_ta.stack()), tf.transpose(probs_ta.stack()), ctc_tokens,
+                tf.reduce_max(ctc_probs, axis=-1), ctc_lengths)
