@@ -83,6 +83,11 @@ SEGMENT_MODES = ("auto", "page", "line")
 # a chunk is cut early by pixels so that a run of huge scans cannot exhaust memory. Folders of
 # one-line crops need many pages per call: only then do width-sorted batches fill up and pad little.
 PAGES_PER_CHUNK = 256
+# The model waits for a chunk to be built: while files are read as the run goes, chunks start at
+# this many pages and double up to PAGES_PER_CHUNK, so recognition starts after a few files rather
+# than hundreds. Files the worker process has already prepared (at the start, all it read while
+# the model loaded) fill a chunk up to PAGES_PER_CHUNK at once: small chunks make small batches.
+FIRST_CHUNK_PAGES = 32
 PIXELS_PER_CHUNK = 64_000_000
 # Unreadable files need no recognition; journal them in groups rather than all at the end (without
 # cutting the chunk being filled: folders of one-page crops would then get chunks of this size).
@@ -180,11 +185,14 @@ class _Batcher:
         pixels = 0
         full = False
         waiting: list[_OpenFile] = []
+        limit = min(FIRST_CHUNK_PAGES, PAGES_PER_CHUNK)
 
         def cut() -> _Chunk:
-            nonlocal pages_in, pixels, full, waiting
+            nonlocal pages_in, pixels, full, waiting, limit
             chunk = _Chunk(pages_in, [state for state in waiting if state.read_done])
             waiting = [state for state in waiting if not state.read_done]
+            if pages_in:
+                limit = min(2 * limit, PAGES_PER_CHUNK)
             pages_in, pixels, full = [], 0, False
             return chunk
 
@@ -229,6 +237,8 @@ class _Batcher:
             if stopping():
                 return
             state.read_done = True
+            if len(pages_in) >= limit and not (self.worker is not None and self.worker.next_ready()):
+                full = True  # the ramp: cut rather than wait for files still being read
             # A full chunk is cut once its last file is known to end (often right there, as with
             # one-page files), so that file is journaled with it: an extra chunk for it alone
             # would also take the reader's one place ahead. With no pages pending, every waiting

@@ -13,7 +13,11 @@ TINY = SRNConfig(height=16, vocab_size=8, conv=[[4, [2, 2]], [6, None], [4, [2, 
 
 
 def _trained_looking_model(seed: int = 0):
-    """A tiny SRN whose batch norms hold statistics far from the identity, as after training."""
+    """A tiny SRN whose batch norms hold statistics far from the identity, as after training
+    (the other weights from Keras's initialisers, seeded: the same model on every run)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
     model = build_srn(TINY)
     rng = np.random.default_rng(seed)
     for layer in model.layers:
