@@ -5,11 +5,14 @@ Four views of the same inputs, each timed as the median of `--repeat` runs:
   exactly what a cron job pays; peak RSS and CPU seconds come from that child's rusage.
 - *start-up*: a child that imports what `batch-ocr run` imports, loads the model and reads one
   blank crop (the first call traces the decoder), with the three parts timed inside it.
-- *steady state*: `run_job` in this process with the model already loaded and traced.
+- *steady state*: `run_job` in this process with the model already loaded and traced (files are
+  prepared by a reader thread beside the model); and *as `run`*: the whole process on the input
+  given three times (three links to it, each an INPUT) less the whole process on it once, per
+  extra line: the CLI's own steady state, where a worker process prepares the files.
 - *stages*: one pass calling the pipeline's own functions in sequence with timers around each
   (decode images, segment, crop, batch, encoder, decoder loop, post-process, write).
 `--model-only` adds the bare encoder + decoder on batches made beforehand; the gap between that and
-the steady state is the pipeline's overhead. `--against` runs Tesseract or RapidOCR on the same
+either steady state is the pipeline's overhead. `--against` runs Tesseract or RapidOCR on the same
 files in the same run, interleaved with ours, so machine load hits both alike.
 
 Rates count *lines*: the line regions segmentation finds (what the recogniser reads), the same
@@ -600,10 +603,16 @@ def format_table(report: dict[str, Any]) -> str:
     whole = report["whole_process"]
     row("whole process", whole, f"peak RSS {whole['peak_rss_mb']:.0f} MB, "
         f"CPU {whole['cpu_seconds']:.1f} s")
-    row("steady state", report["steady_state"])
+    row("steady state", report["steady_state"], "in process, reader thread")
+    if report.get("steady_state_cli"):
+        row("  as `run`", report["steady_state_cli"],
+            f"{report['steady_state_cli']['lines']} more lines in a run with the input x"
+            f"{REPEATED_INPUT}")
     if report.get("model_only"):
-        row("model only", report["model_only"],
-            f"pipeline overhead {100 * report['model_only']['overhead']:.0f} %")
+        model = report["model_only"]
+        cli = model.get("overhead_cli")
+        row("model only", model, f"pipeline overhead {100 * model['overhead']:.0f} %"
+            + (f" (as `run`: {100 * cli:.0f} %)" if cli is not None else ""))
     stages = report["stages"]
     total = sum(stages["seconds"].values()) or 1.0
     out.append("stages: " + ", ".join(f"{name} {seconds:.2f} s ({100 * seconds / total:.0f} %)"
@@ -642,10 +651,29 @@ def _input_files(input_path: str) -> list[str]:
     return [item.path for item in list_inputs([input_path])]
 
 
+# The CLI's own steady state: the whole process on the input given this many times over, less
+# the whole process on it once, is the time of the extra lines alone (start-up and exit paid once).
+REPEATED_INPUT = 3
+
+
+def repeated_input_argv(run_argv: list[str], input_path: str, workdir: str,
+                        times: int = REPEATED_INPUT) -> list[str]:
+    """`run_argv` with INPUT replaced by `times` symbolic links to it (each walked as an INPUT of
+    its own, so every file is read `times` times under distinct names)."""
+    links = []
+    for index in range(times):
+        link = os.path.join(workdir, f"input{index}")
+        os.symlink(os.path.abspath(input_path), link)
+        links.append(link)
+    position = run_argv.index(input_path)
+    return run_argv[:position] + links + run_argv[position + 1:]
+
+
 @dataclass
 class _ChildFigures:
     run_argv: list[str]
     whole_runs: list[ProcessRun]
+    repeated_runs: list[ProcessRun]
     rows_with_text: int
     startups: list[tuple[ProcessRun, dict[str, float]]]
     help_seconds: list[float]
@@ -661,14 +689,20 @@ def _measure_children(input_path: str, paths: list[str], model_dir: str, segment
     with tempfile.TemporaryDirectory(prefix="batch-ocr-bench-") as workdir:
         output = os.path.join(workdir, "run.csv")
         run_argv = run_command_argv(input_path, output, model_dir, segment, batch_size)
+        repeated_argv = repeated_input_argv(
+            run_command_argv(input_path, os.path.join(workdir, "repeated.csv"), model_dir,
+                             segment, batch_size), input_path, workdir)
         peers = make_peers(against, paths, segment, workdir)
         whole_runs: list[ProcessRun] = []
+        repeated_runs: list[ProcessRun] = []
         peer_runs: dict[str, list] = {p.name: [] for p in peers}
         peer_errors: dict[str, str | None] = {p.name: None for p in peers}
         # Ours and the peers alternate within each repeat, so drifting machine load is shared.
         for attempt in range(repeat):
             progress(f"whole process run {attempt + 1}/{repeat}")
             whole_runs.append(whole_process_once(run_argv))
+            progress(f"whole process on the input x{REPEATED_INPUT}, run {attempt + 1}/{repeat}")
+            repeated_runs.append(whole_process_once(repeated_argv))
             for peer in peers:
                 if peer.why_unavailable or peer_errors[peer.name]:
                     continue
@@ -683,8 +717,8 @@ def _measure_children(input_path: str, paths: list[str], model_dir: str, segment
     help_seconds = [run_process([sys.executable, "-m", "batch_ocr.cli", "--help"]).seconds
                     for _ in range(repeat)]
     shown = run_argv[:4] + ["INPUT", "-o", "TMP.csv"] + run_argv[7:]
-    return _ChildFigures(shown, whole_runs, rows_with_text, startups, help_seconds, peers,
-                         peer_runs, peer_errors)
+    return _ChildFigures(shown, whole_runs, repeated_runs, rows_with_text, startups,
+                         help_seconds, peers, peer_runs, peer_errors)
 
 
 def _timing(command: str, runs: list[float], lines: int, pages: int) -> dict[str, Any]:
@@ -751,6 +785,14 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
     report["steady_state"] = _timing(
         "batch_ocr.job.run_job(..., recognizer=<loaded, warmed up>) in the bench process",
         steady_runs, lines, pages)
+    # The job as `run` does it (its worker process prepares files beside the model): the extra
+    # seconds of the input given REPEATED_INPUT times over the input once, for the extra lines.
+    extra = [r.seconds - w.seconds for r, w in zip(children.repeated_runs, whole)]
+    extra_lines, extra_pages = (REPEATED_INPUT - 1) * lines, (REPEATED_INPUT - 1) * pages
+    report["steady_state_cli"] = {
+        **_timing(f"median of (whole process on the input x{REPEATED_INPUT}) - (on the input "
+                  "once), each pair run back to back", extra, extra_lines, extra_pages),
+        "lines": extra_lines}
     # What a run pays beyond start-up and warm work: first-run effects, walking, journal, exit.
     report["whole_process"]["beyond_startup_and_steady_s"] = (
         report["whole_process"]["seconds"] - report["startup"]["seconds"]
@@ -767,9 +809,9 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
     if model_only:
         figures = _timing("GreedyDecoder.decode on the pre-built batches, after warm-up",
                           model_runs, lines, pages)
-        steady_rate = report["steady_state"]["lines_per_s"]
-        figures["overhead"] = (1.0 - steady_rate / figures["lines_per_s"]
-                               if figures["lines_per_s"] else None)
+        for key, view in (("overhead", "steady_state"), ("overhead_cli", "steady_state_cli")):
+            rate = report[view]["lines_per_s"]
+            figures[key] = 1.0 - rate / figures["lines_per_s"] if figures["lines_per_s"] else None
         report["model_only"] = figures
     report["peers"] = {
         peer.name: peer_report(peer, children.peer_runs[peer.name],

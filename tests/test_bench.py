@@ -81,6 +81,11 @@ def test_bench_report_on_generated_lines(tiny_model_dir, tmp_path, fake_tesserac
     assert batching["batches"] >= inputs["crops"] / (4 * MAX_BATCH_GROWTH)
     assert batching["retraces_after_warmup"] == 0
     assert report["model_only"]["overhead"] <= 1.0
+    cli = report["steady_state_cli"]  # the input x3 less the input once: two more copies' lines
+    assert cli["lines"] == 2 * inputs["lines"]
+    assert len(cli["runs"]) == 1 and cli["command"]
+    assert cli["lines_per_s"] == pytest.approx(cli["lines"] / cli["seconds"], rel=1e-2) or (
+        cli["seconds"] <= 0 and cli["lines_per_s"] == 0)  # 16 tiny lines can be lost in noise
 
     tesseract = report["peers"]["tesseract"]
     assert tesseract["available"] is True
@@ -151,3 +156,20 @@ def test_needs_input_or_generate():
     result = CliRunner().invoke(main, ["bench"])
     assert result.exit_code == 2
     assert "INPUT or --generate" in result.output
+
+
+def test_repeated_input_gives_every_file_under_distinct_names(tmp_path):
+    from batch_ocr.job import list_inputs
+
+    source = tmp_path / "in"
+    (source / "sub").mkdir(parents=True)
+    for name in ("a.png", "sub/b.png"):
+        (source / name).write_bytes(b"x")
+    argv = ["python", "-m", "batch_ocr.cli", "run", str(source), "-o", "out.csv", "--quiet"]
+    work = tmp_path / "work"
+    work.mkdir()
+    repeated = bench.repeated_input_argv(argv, str(source), str(work))
+    inputs = repeated[4:4 + bench.REPEATED_INPUT]
+    assert repeated[:4] == argv[:4] and repeated[4 + bench.REPEATED_INPUT:] == argv[5:]
+    names = [item.name for item in list_inputs(inputs)]
+    assert len(names) == len(set(names)) == 2 * bench.REPEATED_INPUT

@@ -23,7 +23,7 @@ HARD_LENGTH_CAP = 160
 
 class KerasSRN:
     """The `PlainSRN` interface over the Keras layers themselves, for graphs that are not the
-    chain `build_srn` makes (slower; LiteRT cannot compile it)."""
+    chain `build_srn` makes (slower)."""
 
     def __init__(self, model: keras.Model):
         self.encoder = keras.Model(

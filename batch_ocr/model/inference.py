@@ -1,15 +1,17 @@
 """The SRN for inference in plain TensorFlow ops: the same weights as the Keras graph, computed
-the way a CPU (and the LiteRT converter) likes best.
+the way a CPU likes best (with bfloat16, 600 bench lines in 1.1-1.2 s against 1.67 s for the
+Keras layers under TensorFlow's mixed-precision rewrite; in float32 a few per cent faster).
 
 - Each batch normalisation is folded into its convolution. At inference it is a per-channel scale
   and shift, so `bn(conv(x, W))` equals `conv(x, W * s) + b` with `s = gamma / sqrt(var + eps)` and
   `b = beta - mean * s`; the folded convolution, its bias and the ReLU run as one fused kernel
   instead of a convolution and three passes over the feature map (the CNN a sixth faster).
-- The bidirectional GRU runs both directions in one loop over time (one batched matrix product
-  per step for the two recurrent kernels, half the sequential steps of Keras's two loops), with
-  the input projections of every time step computed up front in one large product.
-- The decoder's GRU input projection is looked up per token from a table computed once per batch
-  (embedding times kernel), and Luong attention's `combine` layer is split so it needs no concat.
+- The bidirectional GRU runs both directions in one loop over time (half the sequential steps of
+  Keras's two loops), with the input projections of every time step computed up front in one
+  large product.
+- The decoder's per-batch work is done once before its loop (`prepare`): the GRU's input product
+  of every token, the context half of Luong attention's `combine` applied to the encoder states,
+  the mask as an additive bias, every weight read.
 - With bfloat16 (tf_setup.use_bfloat16_inference) the convolutions and the products outside the
   recurrent loops run in bfloat16, where AMX and AVX512-BF16 make them several times faster; the
   recurrences, softmaxes and sums stay in float32: their per-step products are too small to gain

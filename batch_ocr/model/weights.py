@@ -227,7 +227,6 @@ def _shapes_fit(w: SRNWeights) -> bool:
     """Whether the arrays chain together (each layer's input is the previous layer's output):
     a layout that put one layer's arrays under another's name fails here."""
     channels = 1
-    rows = None
     for block in w.blocks:
         k = block.kernel.shape
         if len(k) != 4 or k[2] != channels or any(
@@ -235,8 +234,7 @@ def _shapes_fit(w: SRNWeights) -> bool:
             return False
         channels = k[3]
     units = w.forward.recurrent_kernel.shape[0]
-    proj_in, proj_out = w.column_proj[0].shape
-    del rows
+    proj_in, proj_out = w.column_proj[0].shape  # proj_in: feature-map rows x channels
     if proj_in % channels or w.column_proj[1].shape != (proj_out,):
         return False
     for gru, inputs in ((w.forward, proj_out), (w.backward, proj_out)):
