@@ -83,10 +83,10 @@ SEGMENT_MODES = ("auto", "page", "line")
 # a chunk is cut early by pixels so that a run of huge scans cannot exhaust memory. Folders of
 # one-line crops need many pages per call: only then do width-sorted batches fill up and pad little.
 PAGES_PER_CHUNK = 256
-# The model waits for a chunk to be built: while files are read as the run goes, chunks start at
-# this many pages and double up to PAGES_PER_CHUNK, so recognition starts after a few files rather
-# than hundreds. Files the worker process has already prepared (at the start, all it read while
-# the model loaded) fill a chunk up to PAGES_PER_CHUNK at once: small chunks make small batches.
+# The model waits for the first chunk to be built: chunks start at this many pages and double up
+# to PAGES_PER_CHUNK, so recognition starts after a few files rather than hundreds. The sizes
+# depend on the files alone, never on timing (such as what the worker process has ready): which
+# crops share a batch can change a reading's confidence, and the same run must write the same bytes.
 FIRST_CHUNK_PAGES = 32
 PIXELS_PER_CHUNK = 64_000_000
 # Unreadable files need no recognition; journal them in groups rather than all at the end (without
@@ -237,8 +237,7 @@ class _Batcher:
             if stopping():
                 return
             state.read_done = True
-            if len(pages_in) >= limit and not (self.worker is not None and self.worker.next_ready()):
-                full = True  # the ramp: cut rather than wait for files still being read
+            full = full or len(pages_in) >= limit
             # A full chunk is cut once its last file is known to end (often right there, as with
             # one-page files), so that file is journaled with it: an extra chunk for it alone
             # would also take the reader's one place ahead. With no pages pending, every waiting

@@ -208,11 +208,6 @@ class PrepWorker:
                 self._ended.add(generation)
                 self._changed.notify_all()
 
-    def next_ready(self) -> bool:
-        """Whether the next file to take is prepared already (take() would not wait)."""
-        with self._changed:
-            return self._taken in self._ready
-
     def take(self, item: InputFile) -> Prepared:
         with self._changed:
             number = self._taken

@@ -505,7 +505,7 @@ def test_sigterm_while_reading_ahead_leaves_a_journal_that_resumes(tmp_path: Pat
 
 def test_one_page_files_fill_chunks_that_grow_from_the_first(tmp_path: Path, monkeypatch):
     # Width-sorted batches pad less the more crops a chunk holds, but the model waits for the
-    # first chunk: read here, chunks start at FIRST_CHUNK_PAGES and double up to PAGES_PER_CHUNK.
+    # first chunk: chunks start at FIRST_CHUNK_PAGES and double up to PAGES_PER_CHUNK.
     monkeypatch.setattr(job, "FIRST_CHUNK_PAGES", 8)
     monkeypatch.setattr(job, "PAGES_PER_CHUNK", 30)
     root = _many_images(tmp_path / "in", 100)
@@ -514,36 +514,6 @@ def test_one_page_files_fill_chunks_that_grow_from_the_first(tmp_path: Path, mon
     monkeypatch.setattr(job, "FIRST_CHUNK_PAGES", 32)
     code, recognizer = _run(root, tmp_path / "out2.csv")
     assert recognizer.calls == [30, 30, 30, 10]  # the first chunk is already the largest
-
-
-class _ReadyWorker:
-    """A PrepWorker stand-in that has every file prepared already (as the worker process has
-    after the model loaded), or none of them."""
-
-    def __init__(self, ready: bool):
-        self.ready = ready
-
-    def next_ready(self) -> bool:
-        return self.ready
-
-    def take(self, item):
-        from batch_ocr.prepare import PAGES, Prepared
-
-        return Prepared(PAGES, pages=[(1, 40, 20, object())])
-
-
-@pytest.mark.parametrize("ready, sizes", [(True, [30, 30, 30, 10]), (False, [8, 16, 30, 30, 16])])
-def test_files_the_worker_has_ready_fill_whole_chunks_at_once(tmp_path: Path, monkeypatch,
-                                                             ready, sizes):
-    from batch_ocr.walk import InputFile
-
-    monkeypatch.setattr(job, "FIRST_CHUNK_PAGES", 8)
-    monkeypatch.setattr(job, "PAGES_PER_CHUNK", 30)
-    batcher = job._Batcher(None, "line", journal=None, progress=None, started=0.0,
-                           hash_sources=False, worker=_ReadyWorker(ready))
-    todo = [InputFile(f"f{i:03d}.png", f"/nonexistent/f{i:03d}.png") for i in range(100)]
-    chunks = list(batcher._chunks(todo, 10**9, lambda: False))
-    assert [len(chunk.pages) for chunk in chunks if chunk.pages] == sizes
 
 
 def test_unreadable_files_are_journaled_in_groups_while_a_chunk_fills(tmp_path: Path):
