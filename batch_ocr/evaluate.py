@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from batch_ocr.batching import DEFAULT_BATCH_SIZE
 from batch_ocr.metrics import auroc, calibration, cer, line_accuracy
 
 
@@ -25,7 +26,7 @@ def text_category(text: str) -> str:
 
 
 def evaluate(labels_csv: str | Path, model: str = "printed", segment: str = "line",
-             batch_size: int = 128) -> dict:
+             batch_size: int = DEFAULT_BATCH_SIZE) -> dict:
     import pandas as pd
 
     from batch_ocr.images import ImageError, read_pages
@@ -121,7 +122,7 @@ def record_in_card(model: str, name: str, report: dict, data_note: str) -> None:
 @click.option("--segment", type=click.Choice(["auto", "page", "line"]), default=None,
               help="Default: line for labelled crops, page with --pages.")
 @click.option("--against-tesseract", is_flag=True, help="With --pages: Tesseract on the same pages, side by side.")
-@click.option("--batch-size", default=128, show_default=True)
+@click.option("--batch-size", default=DEFAULT_BATCH_SIZE, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write the JSON report here too.")
 @click.option("--record-as", default=None,
               help="Store the summary in the model directory's card.json under evaluations.NAME.")

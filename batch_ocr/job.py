@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from batch_ocr.batching import DEFAULT_BATCH_SIZE
 from batch_ocr.journal import (
     JOURNAL_SUFFIX,
     Interrupted,
@@ -341,7 +342,7 @@ def _check_arguments(inputs: list[str], output: str, fmt: str | None, segment: s
 
 
 def run_job(inputs: list[str], output: str, fmt: str | None = None, model: str = "printed",
-            segment: str = "auto", batch_size: int = 128, resume: bool = False,
+            segment: str = "auto", batch_size: int = DEFAULT_BATCH_SIZE, resume: bool = False,
             quiet: bool = False, raw_text: bool = False, max_pixels: int = 100_000_000,
             recognizer=None, progress: bool | None = None, state: str | None = None,
             reprocess: bool = False, master: bool = False, rotate: str = "none") -> int:

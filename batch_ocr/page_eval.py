@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from batch_ocr.batching import DEFAULT_BATCH_SIZE
 from batch_ocr.metrics import edit_distance
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
@@ -75,7 +76,7 @@ def score_pages(predictions: list[list[str]], truths: list[list[str]]) -> dict:
 
 
 def evaluate_pages(gt_dir: str | Path, model="printed", segment: str = "page",
-                   batch_size: int = 128, limit: int | None = None) -> dict:
+                   batch_size: int = DEFAULT_BATCH_SIZE, limit: int | None = None) -> dict:
     """`batch-ocr eval --pages GT_DIR`: page CER in reading order and word F1 of a recogniser.
 
     `model` is a model name or directory, or an already loaded recogniser (anything with
