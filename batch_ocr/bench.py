@@ -56,8 +56,8 @@ import json, sys, time
 t0 = time.perf_counter()
 import batch_ocr.cli
 from batch_ocr.recognizer import load_model
-from batch_ocr.tf_setup import import_tensorflow
-import_tensorflow()
+from batch_ocr.tf_core import import_core
+import_core()
 t1 = time.perf_counter()
 recognizer = load_model(sys.argv[1])
 t2 = time.perf_counter()
@@ -289,8 +289,9 @@ def padding_fraction(plan: list[list[int]], widths: list[int]) -> float:
 def compiled_encoder(recognizer):
     """The recogniser's encoder alone, compiled with the same dynamic signature as `decode`, so
     it can be timed on its own (decode runs it too, inside its graph)."""
-    import tensorflow as tf
+    from batch_ocr.tf_core import import_core
 
+    tf = import_core()
     decoder = recognizer.decoder
     return tf.function(decoder.graph.encode, input_signature=decoder.signature[:1],
                        reduce_retracing=True, autograph=False)
@@ -820,11 +821,10 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
                                report["steady_state"]["lines_per_s"])
         for peer in children.peers}
     import resource
-
-    import tensorflow as tf
+    from importlib.metadata import version
 
     report["machine"].update(
-        tensorflow=tf.__version__,
+        tensorflow=version("tensorflow"),
         load_average=[round(v, 2) for v in load_before],
         load_average_after=[round(v, 2) for v in os.getloadavg()],
         bench_peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)

@@ -317,7 +317,9 @@ def entry() -> None:
     try:
         main()
     except SystemExit as exc:
-        if "tensorflow" not in sys.modules or not _nothing_left_running():
+        from batch_ocr.tf_core import tensorflow_loaded
+
+        if not tensorflow_loaded() or not _nothing_left_running():
             raise
         code = _exit_code(exc.code)
         logging.shutdown()

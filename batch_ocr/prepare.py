@@ -19,7 +19,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any
 
 from batch_ocr import images
 from batch_ocr.state import source_of
+from batch_ocr.tf_core import tensorflow_loaded
 from batch_ocr.walk import InputFile, utf8_safe
 
 # A page narrower or lower than this cannot hold a readable character (1x1 pixels, one row).
@@ -268,7 +268,7 @@ def start_method() -> str:
     """fork while TensorFlow is not loaded (the child is a copy of a small process that has
     NumPy and OpenCV already and re-runs nothing), else spawn (forking a process that runs
     TensorFlow's thread pools is unsafe)."""
-    if "tensorflow" not in sys.modules and "fork" in multiprocessing.get_all_start_methods():
+    if not tensorflow_loaded() and "fork" in multiprocessing.get_all_start_methods():
         return "fork"
     return "spawn"
 

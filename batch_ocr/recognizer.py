@@ -311,9 +311,10 @@ def load_model(name_or_dir: str = DEFAULT_MODEL) -> Recognizer:
     """Load a shipped model by name or any model directory; raises ModelError with a reason."""
     model_dir, card = read_model_card(name_or_dir)
     weights_path = model_dir / "model.keras"
-    from batch_ocr.tf_setup import import_tensorflow, use_bfloat16_inference
+    from batch_ocr.tf_core import import_core
+    from batch_ocr.tf_setup import use_bfloat16_inference
 
-    import_tensorflow()
+    import_core()
     from batch_ocr.model.inference import as_variables
     from batch_ocr.model.weights import read_weights
 

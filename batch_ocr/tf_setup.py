@@ -2,35 +2,45 @@
 and choose the arithmetic that recognition runs in on this CPU."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
 
-def import_tensorflow():
-    """Import and return `tensorflow` with its C++ start-up chatter silenced.
+@contextlib.contextmanager
+def quiet_stderr():
+    """Silence TensorFlow's C++ start-up chatter while its libraries load.
 
     TF_CPP_MIN_LOG_LEVEL hides most of it; absl still writes one warning straight to file
-    descriptor 2 during import, so that descriptor points at /dev/null for the import alone.
-    Python exceptions from a failed import are unaffected.
+    descriptor 2 during import, so that descriptor points at /dev/null meanwhile. Python
+    exceptions raised inside are unaffected.
     """
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         saved = os.dup(2)
     except OSError:  # no stderr at all (daemonised): nothing to hide
-        import tensorflow
-
-        return tensorflow
+        yield
+        return
     try:
         sys.stderr.flush()
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
         os.close(devnull)
-        import tensorflow
+        yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def import_tensorflow():
+    """Import and return the whole `tensorflow` module, quietly (see batch_ocr.tf_core for the
+    slice that recognition needs, which loads in half the time)."""
+    if "tensorflow" in sys.modules:
+        tensorflow = sys.modules["tensorflow"]
+        tensorflow.function  # noqa: B018 - after tf_core.import_core this runs TF's __init__
+        return tensorflow
+    with quiet_stderr():
+        import tensorflow
     tensorflow.get_logger().setLevel("ERROR")
     return tensorflow
 

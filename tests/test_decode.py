@@ -5,7 +5,7 @@ import pytest
 from batch_ocr.charset import EOS, PAD
 from batch_ocr.model.build import DECODER_LAYER, SRNConfig, build_srn
 from batch_ocr.model.decode import GreedyDecoder
-from batch_ocr.model.layers import WIDTH_STRIDE
+from batch_ocr.model.layout import WIDTH_STRIDE
 
 TINY = SRNConfig(height=16, vocab_size=8, conv=[[4, [2, 2]], [4, [2, 2]], [4, [2, 1]], [4, [2, 1]]],
                  encoder_units=4, decoder_units=8, embed_dim=4)

@@ -4,7 +4,8 @@ import numpy as np
 import tensorflow as tf
 
 from batch_ocr.model.build import CTC_OUTPUT, ENCODER_OUTPUT, SRNConfig, build_srn
-from batch_ocr.model.decode import GreedyDecoder, KerasSRN
+from batch_ocr.model.decode import GreedyDecoder
+from batch_ocr.model.keras_graph import KerasSRN
 from batch_ocr.model.inference import PlainSRN
 from batch_ocr.model.weights import weights_of_model
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from batch_ocr.model.build import SRNConfig, build_srn
-from batch_ocr.model.decode import GreedyDecoder, KerasSRN
+from batch_ocr.model.decode import GreedyDecoder
+from batch_ocr.model.keras_graph import KerasSRN
 from batch_ocr.model.inference import PlainSRN, as_variables
 from batch_ocr.model.weights import _snake_case, read_weights, weights_of_model
 

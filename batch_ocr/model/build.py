@@ -13,10 +13,7 @@ import keras
 from keras import layers
 
 from batch_ocr.model.layers import AttentionDecoder
-
-ENCODER_OUTPUT = "encoded"
-CTC_OUTPUT = "ctc_logits"
-DECODER_LAYER = "decoder"
+from batch_ocr.model.layout import CTC_OUTPUT, DECODER_LAYER, ENCODER_OUTPUT
 
 
 @dataclass

@@ -8,39 +8,23 @@ not once per batch shape.
 """
 from __future__ import annotations
 
-import keras
-import tensorflow as tf
+from typing import TYPE_CHECKING
 
 from batch_ocr.charset import EOS, GO, PAD
-from batch_ocr.model.build import CTC_OUTPUT, DECODER_LAYER, ENCODER_OUTPUT
 from batch_ocr.model.inference import PlainSRN
-from batch_ocr.model.layers import valid_steps
+from batch_ocr.model.layout import valid_steps
 from batch_ocr.model.weights import SRNWeights, weights_of_model
+from batch_ocr.tf_core import import_core
+
+if TYPE_CHECKING:
+    import keras
+
+    from batch_ocr.model.keras_graph import KerasSRN
+
+tf = import_core()  # the slice of TensorFlow decoding needs (fast start-up), or all of it
 
 # Absolute ceiling on decoded length; segmentation keeps pieces far shorter than this.
 HARD_LENGTH_CAP = 160
-
-
-class KerasSRN:
-    """The `PlainSRN` interface over the Keras layers themselves, for graphs that are not the
-    chain `build_srn` makes (slower)."""
-
-    def __init__(self, model: keras.Model):
-        self.encoder = keras.Model(
-            model.get_layer("images").output,
-            [model.get_layer(ENCODER_OUTPUT).output, model.get_layer(CTC_OUTPUT).output],
-            name="srn_encoder")
-        self.decoder = model.get_layer(DECODER_LAYER)
-
-    def encode(self, images):
-        return self.encoder(images, training=False)
-
-    def prepare(self, encoded, widths):
-        mask, keys, state = self.decoder.prepare(encoded, widths)
-        return (keys, encoded, mask), state
-
-    def step(self, tokens, state, memory):
-        return self.decoder.step(tokens, state, *memory)
 
 
 class GreedyDecoder:
@@ -53,8 +37,12 @@ class GreedyDecoder:
         self.height = height
         weights = source if isinstance(source, SRNWeights) else weights_of_model(source)
         bulk = tf.bfloat16 if bfloat16 else tf.float32
-        self.graph: PlainSRN | KerasSRN = (
-            KerasSRN(source) if weights is None else PlainSRN(weights, bulk))
+        if weights is None:  # not the chain build_srn makes: run its Keras layers
+            from batch_ocr.model.keras_graph import KerasSRN
+
+            self.graph: PlainSRN | KerasSRN = KerasSRN(source)
+        else:
+            self.graph = PlainSRN(weights, bulk)
         self.trace_count = 0
         self.signature = [tf.TensorSpec([None, height, None, 1], tf.float32),
                           tf.TensorSpec([None], tf.int32),

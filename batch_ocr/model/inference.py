@@ -25,10 +25,11 @@ rounding (~1e-5; tests).
 """
 from __future__ import annotations
 
-import tensorflow as tf
-
-from batch_ocr.model.layers import valid_steps
+from batch_ocr.model.layout import valid_steps
 from batch_ocr.model.weights import SRNWeights
+from batch_ocr.tf_core import import_core
+
+tf = import_core()  # the slice of TensorFlow inference needs (fast start-up), or all of it
 
 
 def _product(x, kernel, dtype=tf.float32):

@@ -8,14 +8,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-# Encoder time steps per input pixel column: the feature extractor halves the width twice.
-WIDTH_STRIDE = 4
-
-
-def valid_steps(widths, max_steps):
-    """Encoder steps that cover real pixels for each crop width (the rest is batch padding)."""
-    steps = (ops.cast(widths, "int32") + WIDTH_STRIDE - 1) // WIDTH_STRIDE
-    return ops.clip(steps, 1, max_steps)
+from batch_ocr.model.layout import valid_steps
 
 
 @keras.saving.register_keras_serializable(package="batch_ocr")

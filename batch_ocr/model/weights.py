@@ -22,7 +22,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any
 
-from batch_ocr.model.build import CTC_OUTPUT, DECODER_LAYER, ENCODER_OUTPUT
+from batch_ocr.model.layout import CTC_OUTPUT, DECODER_LAYER, ENCODER_OUTPUT
 
 
 @dataclass
