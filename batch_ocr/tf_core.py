@@ -38,7 +38,6 @@ CORE_MODULES = (
     "tensorflow.python.framework.constant_op",
     "tensorflow.python.framework.tensor",
     "tensorflow.python.framework.tensor_conversion",
-    "tensorflow.python.framework.config",
     "tensorflow.python.platform.tf_logging",
     "tensorflow.python.ops.array_ops",
     "tensorflow.python.ops.array_ops_stack",
@@ -57,16 +56,14 @@ CORE_MODULES = (
     "tensorflow.python.eager.polymorphic_function.polymorphic_function",
 )
 
-# Public names (as in `tf.<name>`) the inference graph and its callers use.
+# Public names (as in `tf.<name>`) the inference modules use (a test keeps this list complete).
 NAMES = (
     "TensorArray", "TensorSpec", "Variable", "argmax", "cast", "clip_by_value", "concat",
     "constant", "convert_to_tensor", "einsum", "equal", "expand_dims", "fill", "function",
-    "gather", "get_logger", "logical_not", "math.rsqrt", "matmul", "maximum", "minimum",
-    "nn.bias_add", "nn.conv2d", "nn.max_pool2d", "nn.relu", "nn.softmax", "ones_like", "range",
-    "reduce_all", "reduce_max", "reduce_sum", "reshape", "reverse", "shape", "sigmoid", "split",
-    "stack", "tanh", "tensordot", "transpose", "where", "while_loop", "zeros",
-    "config.threading.set_inter_op_parallelism_threads",
-    "config.threading.set_intra_op_parallelism_threads",
+    "gather", "get_logger", "logical_not", "math.rsqrt", "matmul", "minimum", "nn.bias_add",
+    "nn.conv2d", "nn.max_pool2d", "nn.relu", "nn.softmax", "ones_like", "range", "reduce_all",
+    "reduce_max", "reduce_sum", "reshape", "reverse", "shape", "sigmoid", "split", "stack",
+    "tanh", "tensordot", "transpose", "where", "while_loop", "zeros",
 )
 DTYPES = ("bfloat16", "bool", "float32", "int32")
 

@@ -80,7 +80,9 @@ def test_bench_report_on_generated_lines(tiny_model_dir, tmp_path, fake_tesserac
     assert batching["crops"] == inputs["crops"]
     assert batching["batches"] >= inputs["crops"] / (4 * MAX_BATCH_GROWTH)
     assert batching["retraces_after_warmup"] == 0
-    assert report["model_only"]["overhead"] <= 1.0
+    model = report["model_only"]
+    assert model["overhead"] == pytest.approx(
+        model["lines_per_s"] / report["steady_state"]["lines_per_s"] - 1.0, rel=1e-3)
     cli = report["steady_state_cli"]  # the input x3 less the input once: two more copies' lines
     assert cli["lines"] == 2 * inputs["lines"]
     assert len(cli["runs"]) == 1 and cli["command"]
@@ -118,6 +120,13 @@ def test_padding_fraction_counts_padded_columns():
     in_order = [list(range(i, min(i + 16, 200))) for i in range(0, 200, 16)]
     unsorted = bench.padding_fraction(in_order, spread)
     assert 0.0 <= planned < unsorted
+
+
+def test_overhead_is_the_time_beyond_the_model_as_a_share_of_the_model_time():
+    # The model alone reads 500 lines/s, the pipeline 400: 2.5 ms a line instead of 2 ms.
+    assert bench.pipeline_overhead(400.0, 500.0) == pytest.approx(0.25)
+    assert bench.pipeline_overhead(500.0, 500.0) == 0.0
+    assert bench.pipeline_overhead(0.0, 500.0) is None
 
 
 def test_generated_lines_are_dark_text_on_light(tmp_path):
