@@ -16,9 +16,11 @@ and the worker works a bounded number of files ahead of the one being taken (AHE
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -176,7 +178,8 @@ class PrepWorker:
         self._process = self._context.Process(
             target=self._serve, args=(self._requests, sender, *self._args, self._fingerprint),
             name="batch-ocr-prepare", daemon=True)
-        self._process.start()
+        with _opencv_threads_stopped(self._context):
+            self._process.start()
         sender.close()  # the worker holds the only sending end: its exit shows as EOF here
         self._next = self._taken
         self._fill()
@@ -248,6 +251,27 @@ class PrepWorker:
             self._generation += 1  # the receiver's last news is no longer wanted
             self._stop()
             self._ready.clear()
+
+
+@contextlib.contextmanager
+def _opencv_threads_stopped(context):
+    """OpenCV's thread pool stopped while a worker is forked, restarted after.
+
+    A process forked while this one's pool threads run (any earlier OpenCV work in this process:
+    a library caller's second run, a test suite) copies the pool without its threads, and its
+    first `cv2.setNumThreads` then waits for them forever. A fresh `batch-ocr run` forks before
+    OpenCV has done anything, but it must not hang wherever it forks.
+    """
+    cv2 = sys.modules.get("cv2")
+    if cv2 is None or context.get_start_method() != "fork":
+        yield
+        return
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # joins the pool's threads here, in the parent that has them
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(threads)
 
 
 def _crop_bytes(prepared: Prepared) -> int:

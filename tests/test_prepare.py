@@ -133,6 +133,44 @@ def test_command_line_forks_its_worker_and_writes_what_the_thread_writes(tmp_pat
     assert outputs[0] == outputs[1]
 
 
+_FORK_AFTER_OPENCV = """
+import sys
+import cv2, numpy as np
+sys.path.insert(0, sys.argv[2])
+from job_helper import make_line_images
+from pathlib import Path
+from batch_ocr.prepare import PAGES, PrepWorker
+from batch_ocr.walk import InputFile
+# OpenCV's thread pool running in this process before the worker is forked.
+big = np.random.default_rng(0).integers(0, 255, (2000, 2000), dtype=np.uint8)
+cv2.GaussianBlur(big, (9, 9), 0); cv2.resize(big, (1500, 1500), interpolation=cv2.INTER_AREA)
+assert cv2.getNumThreads() > 1
+paths = make_line_images(Path(sys.argv[1]), 3)
+items = [InputFile(p.name, str(p)) for p in paths]
+worker = PrepWorker(items, "line", 32, 10_000_000)
+try:
+    kinds = [worker.take(item).kind for item in items]
+finally:
+    worker.close()
+print(kinds == [PAGES] * 3, cv2.getNumThreads() > 1)
+"""
+
+
+def test_a_worker_forked_after_opencv_ran_threads_does_not_hang(tmp_path):
+    # A forked child that inherits OpenCV's running pool waited forever in cv2.setNumThreads.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "OPENCV_FOR_THREADS_NUM": "2"}  # a pool even on a one-core machine
+    done = subprocess.run([sys.executable, "-c", _FORK_AFTER_OPENCV, str(tmp_path),
+                           str(Path(__file__).parent)], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["True", "True"]  # files read; this process's pool restored
+
+
 def test_a_model_that_fails_to_load_leaves_nothing_behind(tmp_path, monkeypatch):
     """The card is read first and the weights load while the worker reads; weights that turn out
     unreadable still end the run with exit 2, no output and no journal."""
