@@ -82,13 +82,18 @@ SEGMENT_MODES = ("auto", "page", "line")
 
 # One recogniser call gets pages from several files (the model batches their lines together), but
 # a chunk is cut early by pixels so that a run of huge scans cannot exhaust memory. Folders of
-# one-line crops need many pages per call: only then do width-sorted batches fill up and pad little.
-PAGES_PER_CHUNK = 256
+# one-line crops need many pages per call: only then do width-sorted batches fill up and pad little,
+# and every batch costs a fixed time besides its crops (each step of the recurrent loops runs a
+# few dozen ops whatever the batch size): 600 bench lines read in 1.0 s as one chunk, 1.1 s as
+# chunks of 256 and 344, 1.4-1.5 s as chunks of 32, 64, 128, 256 and 120.
+PAGES_PER_CHUNK = 1024
 # The model waits for the first chunk to be built: chunks start at this many pages and double up
-# to PAGES_PER_CHUNK, so recognition starts after a few files rather than hundreds. The sizes
-# depend on the files alone, never on timing (such as what the worker process has ready): which
-# crops share a batch can change a reading's confidence, and the same run must write the same bytes.
-FIRST_CHUNK_PAGES = 32
+# to PAGES_PER_CHUNK. With the worker process (runs of 32 files or more) the first chunk is ready
+# when the model is (it prepares about a thousand one-line files while TensorFlow loads); with the
+# reader thread alone the model waits for about 0.2 s of it. The sizes depend on the files alone,
+# never on timing (such as what the worker process has ready): which crops share a batch can
+# change a reading's confidence, and the same run must write the same bytes.
+FIRST_CHUNK_PAGES = 256
 PIXELS_PER_CHUNK = 64_000_000
 # Unreadable files need no recognition; journal them in groups rather than all at the end (without
 # cutting the chunk being filled: folders of one-page crops would then get chunks of this size).
