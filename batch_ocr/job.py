@@ -95,6 +95,8 @@ PAGES_PER_CHUNK = 1024
 # change a reading's confidence, and the same run must write the same bytes.
 FIRST_CHUNK_PAGES = 256
 PIXELS_PER_CHUNK = 64_000_000
+# When no more than 1/TAIL_SHARE of a full chunk's files are left, they join that chunk.
+TAIL_SHARE = 4
 # Unreadable files need no recognition; journal them in groups rather than all at the end (without
 # cutting the chunk being filled: folders of one-page crops would then get chunks of this size).
 FILES_PER_CHUNK = 64
@@ -192,14 +194,15 @@ class _Batcher:
         full = False
         waiting: list[_OpenFile] = []
         limit = min(FIRST_CHUNK_PAGES, PAGES_PER_CHUNK)
+        cap = PAGES_PER_CHUNK  # pages that make a chunk full, even in the middle of a file
 
         def cut() -> _Chunk:
-            nonlocal pages_in, pixels, full, waiting, limit
+            nonlocal pages_in, pixels, full, waiting, limit, cap
             chunk = _Chunk(pages_in, [state for state in waiting if state.read_done])
             waiting = [state for state in waiting if not state.read_done]
             if pages_in:
                 limit = min(2 * limit, PAGES_PER_CHUNK)
-            pages_in, pixels, full = [], 0, False
+            pages_in, pixels, full, cap = [], 0, False, PAGES_PER_CHUNK
             return chunk
 
         def finished_apart() -> list[_OpenFile]:
@@ -207,7 +210,7 @@ class _Batcher:
             pending = {id(state) for state, _, _ in pages_in}
             return [state for state in waiting if state.read_done and id(state) not in pending]
 
-        for item in todo:
+        for position, item in enumerate(todo):
             if stopping():
                 return
             prepared = self.worker.take(item) if self.worker is not None else None
@@ -235,7 +238,7 @@ class _Batcher:
                     state.pages.append(PageResult(number, width, height))
                     pages_in.append((state, len(state.pages) - 1, page))
                     pixels += width * height
-                    full = len(pages_in) >= PAGES_PER_CHUNK or pixels >= PIXELS_PER_CHUNK
+                    full = len(pages_in) >= cap or pixels >= PIXELS_PER_CHUNK
             finally:
                 close = getattr(entries, "close", None)
                 if close is not None:
@@ -243,6 +246,13 @@ class _Batcher:
             if stopping():
                 return
             state.read_done = True
+            left = len(todo) - position - 1
+            if (len(pages_in) >= limit and 0 < left <= limit // TAIL_SHARE
+                    and pixels < PIXELS_PER_CHUNK):
+                # A last chunk of a few files would only make batches of a few crops (each
+                # costing nearly what a full one does): those files join this chunk instead.
+                limit = cap = len(pages_in) + left
+                full = False
             full = full or len(pages_in) >= limit
             # A full chunk is cut once its last file is known to end (often right there, as with
             # one-page files), so that file is journaled with it: an extra chunk for it alone

@@ -516,6 +516,20 @@ def test_one_page_files_fill_chunks_that_grow_from_the_first(tmp_path: Path, mon
     assert recognizer.calls == [30, 30, 30, 10]  # the first chunk is already the largest
 
 
+def test_a_few_files_left_after_a_full_chunk_join_it(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(job, "FIRST_CHUNK_PAGES", 8)
+    monkeypatch.setattr(job, "PAGES_PER_CHUNK", 30)
+    root = _many_images(tmp_path / "in", 90)
+    code, recognizer = _run(root, tmp_path / "out.csv")
+    # 8, 16, 30, 30 and 6 left: no more than a quarter of a chunk, so the last chunk takes them.
+    assert code == 0 and recognizer.calls == [8, 16, 30, 36]
+    full = (tmp_path / "out.csv").read_bytes()
+    monkeypatch.setattr(job, "TAIL_SHARE", 1000)  # never merge
+    code, recognizer = _run(root, tmp_path / "apart.csv")
+    assert recognizer.calls == [8, 16, 30, 30, 6]
+    assert (tmp_path / "apart.csv").read_bytes() == full  # every file once, either way
+
+
 def test_unreadable_files_are_journaled_in_groups_while_a_chunk_fills(tmp_path: Path):
     root = tmp_path / "in"
     _image(root / "a.png", 1)
