@@ -14,8 +14,9 @@ or patched: the namespace holds TensorFlow's functions, and graphs traced with i
 
 The package stays in `sys.modules` because TensorFlow's C++ code imports its Python types lazily,
 and an import from C++ resolves the top-level package. Whoever wants the whole API gets it: the
-first attribute the deferred module lacks, or any import of a `tensorflow.*` module outside
-`tensorflow.python`, runs the real `__init__` in that same module object (`complete()`); from then
+first attribute the deferred module lacks, or an import of an API module such as
+`tensorflow.experimental` (one that is not in the package's folder), runs the real `__init__` in
+that same module object (`complete()`); from then
 on it is exactly what `import tensorflow` gives, with the modules already loaded reused. Where
 anything is missing (another TensorFlow version moved a symbol), the whole module is imported
 instead: slower to start, never wrong.
