@@ -121,3 +121,24 @@ def test_every_op_the_inference_modules_use_is_in_the_core():
         used |= _tf_attributes(REPO / "batch_ocr" / module)
     assert "nn.conv2d" in used and "while_loop" in used  # the parser sees them
     assert used <= provided, sorted(used - provided)
+
+
+_RUN = """
+import json, sys
+from batch_ocr import cli
+sys.argv = ["batch-ocr", "run", *sys.argv[1:]]
+try:
+    cli.main()
+except SystemExit as exc:
+    code = exc.code
+tf = sys.modules["tensorflow"]
+print(json.dumps({"code": code, "keras_loaded": "keras" in sys.modules,
+                  "deferred": type(tf).__name__ == "_Deferred" and not tf._batch_ocr_complete}))
+"""
+
+
+def test_a_whole_run_never_needs_the_rest_of_tensorflow(tmp_path):
+    output = tmp_path / "out.csv"
+    result = _python(_RUN, str(REPO / "sample_data"), "-o", str(output), "--quiet")
+    assert result == {"code": 0, "keras_loaded": False, "deferred": True}
+    assert output.stat().st_size > 0
