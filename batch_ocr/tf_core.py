@@ -140,7 +140,7 @@ def import_core():
         with quiet_stderr():
             _core = _import_slice()
     except CoreUnavailable:
-        return import_tensorflow()
+        return import_tensorflow()  # runs TensorFlow's own __init__ in the deferred package
     _core.get_logger().setLevel("ERROR")
     return _core
 
@@ -159,17 +159,17 @@ def _import_slice() -> types.SimpleNamespace:
         # TF2 behaviour on before any API module loads, as tensorflow/__init__ does.
         os.environ["TF2_BEHAVIOR"] = "1"
         importlib.import_module("tensorflow.python.compat.v2_compat").enable_v2_behavior()
-        modules = [importlib.import_module(name) for name in CORE_MODULES]
+        for name in CORE_MODULES:
+            importlib.import_module(name)
+        from tensorflow.python.framework import dtypes
         from tensorflow.python.util import tf_export
     except Exception as exc:  # noqa: BLE001 - any other layout: the regular import decides
-        complete(deferred)  # the whole package, imported the regular way
         raise CoreUnavailable(str(exc)) from exc
 
     core = types.SimpleNamespace()
     for name in NAMES:
         symbol = tf_export.get_symbol_from_name(name)
         if symbol is None:
-            complete(deferred)
             raise CoreUnavailable(f"tf.{name} is not registered")
         *parents, leaf = name.split(".")
         scope = core
@@ -178,7 +178,6 @@ def _import_slice() -> types.SimpleNamespace:
                 setattr(scope, parent, types.SimpleNamespace())
             scope = getattr(scope, parent)
         setattr(scope, leaf, symbol)
-    dtypes = modules[0]
     for name in DTYPES:
         setattr(core, name, getattr(dtypes, name))
     return core

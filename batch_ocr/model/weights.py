@@ -192,6 +192,7 @@ def read_weights(path) -> SRNWeights | None:
         if layout is None:
             return None
         saved = _saved_names(config)
+        configs = {layer["config"]["name"]: layer["config"] for layer in config["layers"]}
         with archive.open("model.weights.h5") as raw, h5py.File(raw, "r") as h5:
             def variables(layer: str, inner: str = "") -> list:
                 group = h5.get(f"layers/{saved[layer]}{inner}/vars")
@@ -204,8 +205,7 @@ def read_weights(path) -> SRNWeights | None:
                 for index, pool in layout:
                     (kernel,) = variables(f"conv{index}")
                     gamma, beta, mean, variance = variables(f"bn{index}")
-                    epsilon = float(next(layer["config"]["epsilon"] for layer in config["layers"]
-                                         if layer["config"]["name"] == f"bn{index}"))
+                    epsilon = float(configs[f"bn{index}"]["epsilon"])
                     blocks.append(ConvBlock(kernel, gamma, beta, mean, variance, epsilon, pool))
                 weights = SRNWeights(
                     blocks, tuple(variables("column_proj")),
