@@ -146,6 +146,53 @@ def test_even_paper_shortcut_gives_the_ink_of_the_full_median_filter(shaded, mon
     assert differing < 0.01
 
 
+def _flatten_by_pixels(gray: np.ndarray, background: float):
+    """flatten's arithmetic on even paper written out per pixel (what `_flatten_even` computes
+    from histograms): (flat, paper, threshold, noise)."""
+    from batch_ocr.stats import median
+
+    small = gray if max(gray.shape) <= 512 else cv2.resize(
+        gray, (512, max(3, round(gray.shape[0] * 512 / gray.shape[1]))),
+        interpolation=cv2.INTER_AREA)
+    deviation = small.astype(np.float32) - background
+    noise = 1.4826 * median(np.abs(deviation)) + 1.0
+    darker = float(np.clip(-deviation - 3 * noise, 0, None).sum())
+    lighter = float(np.clip(deviation - 3 * noise, 0, None).sum())
+    if lighter > darker:
+        gray, background = 255 - gray, 255.0 - background
+    background = max(background, max(1.0, 0.4 * background))
+    flat = gray.astype(np.float32) * (255.0 / background)
+    rows = flat[::4]
+    noise = 1.0483 * median(np.abs(rows[:, 1:] - rows[:, :-1]))
+    flat = np.clip(flat, 0, 255).astype(np.uint8)
+    cumulative = np.cumsum(np.bincount(flat.ravel(), minlength=256))
+    paper = float(np.searchsorted(cumulative, cumulative[-1] / 2.0))
+    otsu, _ = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return flat, paper, min(float(otsu), paper - 4.0 * noise), noise
+
+
+@pytest.mark.parametrize("invert", [False, True])
+@pytest.mark.parametrize("width", [300, 900])  # a crop, and a page wider than the work size
+def test_even_paper_flattening_from_histograms_is_the_per_pixel_arithmetic(invert, width):
+    from batch_ocr import binarize
+
+    rng = np.random.default_rng(width)
+    page, _ = render([(SENTENCES[0], SANS, 24, 10, 8)], (width, 48))
+    page = (0.8 * page + 30 + rng.normal(0, 1.0, page.shape)).clip(0, 255).astype(np.uint8)
+    if invert:
+        page = 255 - page
+    small = page if width <= 512 else cv2.resize(
+        page, (512, round(page.shape[0] * 512 / width)), interpolation=cv2.INTER_AREA)
+    background = binarize._background(small, max(3, max(small.shape) // 4))
+    assert not isinstance(background, np.ndarray)  # the even-paper path is the one under test
+    flat, paper, threshold, noise = _flatten_by_pixels(page, background)
+    got = binarize.flatten(page)
+    assert got is not None
+    assert (got.paper, got.threshold, got.noise) == (paper, threshold, noise)
+    assert np.array_equal(got.flat, flat)
+    assert np.count_nonzero(got.ink) > 100  # the text, dark on light whichever way it came
+
+
 def test_noisy_blurred_scan():
     page, truths = five_line_page()
     rng = np.random.default_rng(1)

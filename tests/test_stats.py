@@ -22,3 +22,17 @@ def test_whole_array_scalars_and_empty():
     assert quantile(np.float64(7.0), 0.95) == 7.0
     with pytest.raises(ValueError):
         median(np.array([]))
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 10, 1001])
+def test_median_of_a_histogram_is_the_median_of_its_values(size):
+    """binarize reads the median of |pixel - paper| off a 256-level histogram."""
+    from batch_ocr.binarize import _histogram_median
+
+    rng = np.random.default_rng(size)
+    values = rng.integers(0, 6, size).astype(np.float32) * np.float32(1.5)
+    levels, counts = np.unique(values, return_counts=True)
+    # Levels with no pixels are in a real histogram too.
+    levels = np.concatenate([levels, levels[-1:] + 1])
+    counts = np.concatenate([counts, [0]])
+    assert _histogram_median(levels, counts) == median(values)
