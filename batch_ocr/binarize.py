@@ -24,6 +24,7 @@ _MIN_CONTRAST = 12.0
 _PICTURE_WINDOW = 2.0
 _PICTURE_MIDTONE = 0.45
 _PICTURE_MIN_SIDE = 3.0  # text heights: smaller mid-tone patches are blurred letters, not pictures
+_PICTURE_CELLS = 8  # cells to a window side on the grid the picture map is computed on
 # Most scans and crops lie on even paper, where the background median is one grey level: a cheap
 # probe (the same median over every f-th pixel, f keeping its window near _PROBE_WINDOW pixels)
 # finds those, and only uneven backgrounds pay for the full median filter (which was over half
@@ -180,35 +181,56 @@ def picture_mask(page: Flattened, text_height: float) -> np.ndarray:
     Print is bilevel, ink or paper with only anti-aliased edges in between; a picture is mostly
     mid-tones. Regions where mid-tones dominate a window of a couple of text heights, and that
     are at least a few text heights on each side, are pictures (their ink is not text).
+
+    The window shares are taken on a grid of cells, _PICTURE_CELLS to a window side (each cell
+    holds its share of mid-tone pixels): a picture is many windows wide, so the map loses nothing
+    it needs at that resolution (the lines found on 80 test pages were the same), and on a page
+    it takes 4.7 instead of 15.7 ms.
     """
     flat = page.flat
+    height, width = flat.shape
     low = page.threshold + 0.25 * (page.paper - page.threshold)
     high = page.paper - max(3.0 * page.noise, 0.2 * (page.paper - page.threshold))
-    midtone = ((flat > low) & (flat < high)).astype(np.float32)
+    levels = np.arange(256)
+    midtone = cv2.LUT(flat, np.where((levels > low) & (levels < high), 255, 0).astype(np.uint8))
     window = max(3, int(_PICTURE_WINDOW * text_height)) | 1
-    share = cv2.blur(midtone, (window, window))
+    cell = max(1, window // _PICTURE_CELLS)
+    grid = (-(-width // cell), -(-height // cell))  # cells across, down (the last may be partial)
+    share = cv2.resize(midtone, grid, interpolation=cv2.INTER_AREA) if cell > 1 else midtone
+    cells = max(3, round(window / cell)) | 1
+    share = cv2.blur(share.astype(np.float32) * (1.0 / 255.0), (cells, cells))
     candidate = (share > _PICTURE_MIDTONE).astype(np.uint8)
     if not candidate.any():
-        return candidate.astype(bool)
+        return np.zeros((height, width), dtype=bool)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
-    side = _PICTURE_MIN_SIDE * text_height
+    side = _PICTURE_MIN_SIDE * text_height / cell
     big = (stats[:, cv2.CC_STAT_WIDTH] >= side) & (stats[:, cv2.CC_STAT_HEIGHT] >= side)
     big[0] = False
     for index in np.flatnonzero(big):
-        big[index] = not _flat_tint(flat, labels, stats[index], index, midtone, page)
-    mask = big[labels]
+        big[index] = not _flat_tint(flat, labels, stats[index], index, cell, midtone, page)
+    if not big.any():
+        return np.zeros((height, width), dtype=bool)
     # The window's blur shrank the area by half a window on each side: grow it back.
-    return cv2.dilate(mask.view(np.uint8), np.ones((window, window), np.uint8)).astype(bool)
+    mask = cv2.dilate(big[labels].view(np.uint8), np.ones((cells, cells), np.uint8))
+    if cell > 1:
+        mask = cv2.resize(mask, (grid[0] * cell, grid[1] * cell),
+                          interpolation=cv2.INTER_NEAREST)[:height, :width]
+    return mask.astype(bool)
 
 
-def _flat_tint(flat: np.ndarray, labels: np.ndarray, stat: np.ndarray, index: int,
+def _flat_tint(flat: np.ndarray, labels: np.ndarray, stat: np.ndarray, index: int, cell: int,
                midtone: np.ndarray, page: Flattened) -> bool:
     """Whether a mid-tone area is one even tone: a shaded box or highlighter behind text, whose
     letters are print like any other. A photo's mid-tones spread over many levels; an even tint's
-    spread is the pixel noise (the interquartile range of Gaussian noise is 1.35 sigma)."""
-    x, y, w, h = (int(v) for v in stat[:4])
-    window = (labels[y:y + h, x:x + w] == index) & (midtone[y:y + h, x:x + w] > 0)
-    tones = flat[y:y + h, x:x + w][window]
+    spread is the pixel noise (the interquartile range of Gaussian noise is 1.35 sigma).
+    `labels` and `stat` are on the grid of `cell`-pixel cells; `flat` and `midtone` full size."""
+    x, y, w, h = (int(v) * cell for v in stat[:4])
+    area = (labels[y // cell:(y + h) // cell, x // cell:(x + w) // cell] == index).view(np.uint8)
+    if cell > 1:
+        area = np.repeat(np.repeat(area, cell, axis=0), cell, axis=1)
+    y1, x1 = min(y + h, flat.shape[0]), min(x + w, flat.shape[1])
+    window = (area[:y1 - y, :x1 - x] > 0) & (midtone[y:y1, x:x1] > 0)
+    tones = flat[y:y1, x:x1][window]
     if tones.size < 16:
         return False
     q1, q3 = np.percentile(tones, [25, 75])

@@ -436,6 +436,35 @@ def test_pictures_rules_and_drop_capital_stay_out_of_lines():
 
 
 
+def test_picture_map_on_a_grid_of_cells_matches_the_full_resolution_map(monkeypatch):
+    """picture_mask takes window shares on coarse cells; with one-pixel cells it is the filter
+    at full resolution. Both find the photo, neither the flat tint nor the text."""
+    from batch_ocr import binarize
+    from batch_ocr.segment import _components, _text_height
+
+    page, truths, _ = drop_cap_page()
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:300, 0:400]
+    # A light photo: mostly mid-tones (a dark one is caught as one big blob of ink instead).
+    photo = 195 + 30 * np.sin(xx / 23.0) * np.cos(yy / 31.0) + rng.normal(0, 12, (300, 400))
+    page[320:620, 420:820] = np.clip(photo, 0, 255).astype(np.uint8)
+    page[330:470, 40:300] = 175  # a flat light-grey box
+    flat = binarize.flatten(page)
+    text_height = _text_height(_components(flat.ink))
+    window = int(binarize._PICTURE_WINDOW * text_height) | 1
+    assert window // binarize._PICTURE_CELLS > 1  # cells of several pixels are under test
+    grid = binarize.picture_mask(flat, text_height)
+    monkeypatch.setattr(binarize, "_PICTURE_CELLS", 10 ** 6)  # one-pixel cells
+    full = binarize.picture_mask(flat, text_height)
+    assert grid.shape == full.shape == page.shape
+    assert np.count_nonzero(grid & full) / np.count_nonzero(grid | full) > 0.9
+    for mask in (grid, full):
+        assert mask[320:620, 420:820].mean() > 0.5  # the photo (its lightest parts are paper)
+        assert not mask[350:450, 60:280].any()  # the tint
+        for x, y, w, h in truths[1:]:
+            assert not mask[y:y + h, x:x + w].any()
+
+
 def test_drop_capital_of_a_strongly_tilted_page_still_joins_its_word():
     # Pages tilted beyond _ROTATE_MIN_DEG are laid out in a rotated frame; mapping the regions
     # back must keep which pieces continue a word, or "Once" is read as "O nce".
