@@ -15,6 +15,11 @@ Four views of the same inputs, each timed as the median of `--repeat` runs:
 either steady state is the pipeline's overhead. `--against` runs Tesseract or RapidOCR on the same
 files in the same run, interleaved with ours, so machine load hits both alike.
 
+CPU per line, for the model alone and for `run`'s steady state (both of its processes), says how
+much of the overhead is the cores' limit: work of C ms of CPU a line runs at most at cores x 1000 / C
+lines/s however well the stages overlap, so the model's rate against that bound is the least
+overhead `run` can have on this machine.
+
 Rates count *lines*: the line regions segmentation finds (what the recogniser reads), the same
 number for every view and peer, so ratios compare the same work.
 
@@ -428,20 +433,39 @@ def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
                         counts["crops"], counts["text"], kept)
 
 
-def time_model_only(recognizer, batches: list, repeat: int) -> list[float]:
-    """Seconds per pass of `decode` over batches made beforehand (after one warm-up call)."""
+def time_model_only(recognizer, batches: list, repeat: int) -> tuple[list[float], list[float]]:
+    """Seconds and CPU seconds (this process, every thread) per pass of `decode` over batches
+    made beforehand (after one warm-up call)."""
     if not batches:
-        return [0.0] * repeat
+        return [0.0] * repeat, [0.0] * repeat
     decoder = recognizer.decoder
     decoder.decode(*batches[0], recognizer.max_length)
-    runs = []
+    runs, cpu = [], []
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for batch_images, batch_widths in batches:
             _ = [t.numpy() for t in decoder.decode(batch_images, batch_widths,
                                                    recognizer.max_length)]
         runs.append(time.perf_counter() - started)
-    return runs
+        cpu.append(time.process_time() - cpu_started)
+    return runs, cpu
+
+
+def cpu_bound_rate(cpu_ms_per_line: float, cores: int) -> float | None:
+    """The most lines/s that work costing `cpu_ms_per_line` of CPU can run at on `cores` cores
+    kept busy all the time (None without a positive cost): what a CPU-bound pipeline can reach
+    however well its stages overlap."""
+    if cpu_ms_per_line <= 0 or cores <= 0:
+        return None
+    return cores * 1000.0 / cpu_ms_per_line
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, as a container's CPU set)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def time_steady_state(recognizer, input_path: str, segment: str, batch_size: int,
@@ -624,6 +648,13 @@ def format_table(report: dict[str, Any]) -> str:
         shown = ["n/a" if share is None else f"{100 * share:.0f} %" for share in shares]
         row("model only", model, f"pipeline overhead {shown[0]} of the model time"
             + (f" (as `run`: {shown[1]})" if "overhead_cli" in model else ""))
+        cli = report.get("steady_state_cli") or {}
+        if cli.get("cpu_bound_lines_per_s") and model.get("overhead_cli_cpu_floor") is not None:
+            out.append(f"CPU per line: model only {model['cpu_ms_per_line']:.2f} ms, as `run` "
+                       f"{cli['cpu_ms_per_line']:.2f} ms; {report['machine']['usable_cores']} "
+                       f"cores busy all the time give `run` at most "
+                       f"{cli['cpu_bound_lines_per_s']:.0f} lines/s (overhead >= "
+                       f"{100 * model['overhead_cli_cpu_floor']:.0f} %)")
     stages = report["stages"]
     total = sum(stages["seconds"].values()) or 1.0
     out.append("stages: " + ", ".join(f"{name} {seconds:.2f} s ({100 * seconds / total:.0f} %)"
@@ -759,7 +790,8 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
                                                          batch_size, repeat)
     progress("stages")
     profile = profile_stages(recognizer, paths, segment, batch_size, keep_batches=model_only)
-    model_runs = time_model_only(recognizer, profile.model_batches, repeat) if model_only else []
+    model_runs, model_cpu = (time_model_only(recognizer, profile.model_batches, repeat)
+                             if model_only else ([], []))
     traces = recognizer.decoder.trace_count
 
     lines, pages = profile.lines, profile.pages
@@ -768,7 +800,8 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
         "bench_command": _shell(["batch-ocr", *sys.argv[1:]]) if invoked else None,
         "model": {"name": card.get("name"), "version": card.get("version"),
                   "directory": model_dir},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+        "machine": {"cpus": os.cpu_count(), "usable_cores": usable_cores(),
+                    "platform": platform.platform(),
                     "python": platform.python_version()},
         "inputs": {"path": None if generated else input_path, "generated": generated,
                    "files": len(paths), "segment": segment, "pages": pages, "lines": lines,
@@ -800,10 +833,15 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
     # seconds of the input given REPEATED_INPUT times over the input once, for the extra lines.
     extra = [r.seconds - w.seconds for r, w in zip(children.repeated_runs, whole)]
     extra_lines, extra_pages = (REPEATED_INPUT - 1) * lines, (REPEATED_INPUT - 1) * pages
+    # Its CPU (both processes, every thread) per extra line, and the rate that CPU allows.
+    extra_cpu = _median([r.cpu_seconds - w.cpu_seconds
+                         for r, w in zip(children.repeated_runs, whole)])
+    cpu_ms = 1000.0 * extra_cpu / extra_lines if extra_lines else 0.0
     report["steady_state_cli"] = {
         **_timing(f"median of (whole process on the input x{REPEATED_INPUT}) - (on the input "
                   "once), each pair run back to back", extra, extra_lines, extra_pages),
-        "lines": extra_lines}
+        "lines": extra_lines, "cpu_ms_per_line": cpu_ms,
+        "cpu_bound_lines_per_s": cpu_bound_rate(cpu_ms, usable_cores())}
     # What a run pays beyond start-up and warm work: first-run effects, walking, journal, exit.
     report["whole_process"]["beyond_startup_and_steady_s"] = (
         report["whole_process"]["seconds"] - report["startup"]["seconds"]
@@ -822,6 +860,12 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
                           model_runs, lines, pages)
         for key, view in (("overhead", "steady_state"), ("overhead_cli", "steady_state_cli")):
             figures[key] = pipeline_overhead(report[view]["lines_per_s"], figures["lines_per_s"])
+        figures["cpu_ms_per_line"] = (1000.0 * _median(model_cpu) / lines) if lines else 0.0
+        # The least overhead `run` can have with its CPU per line on these cores: the model's
+        # rate against the CPU-bound rate (negative when the cores are not the limit).
+        bound = report["steady_state_cli"]["cpu_bound_lines_per_s"]
+        figures["overhead_cli_cpu_floor"] = (
+            None if not bound else figures["lines_per_s"] / bound - 1.0)
         report["model_only"] = figures
     report["peers"] = {
         peer.name: peer_report(peer, children.peer_runs[peer.name],

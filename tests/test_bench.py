@@ -89,6 +89,19 @@ def test_bench_report_on_generated_lines(tiny_model_dir, tmp_path, fake_tesserac
     assert cli["lines_per_s"] == pytest.approx(cli["lines"] / cli["seconds"], rel=1e-2) or (
         cli["seconds"] <= 0 and cli["lines_per_s"] == 0)  # 16 tiny lines can be lost in noise
 
+    # CPU per line: the model's own, and `run`'s with the rate its cores allow at that cost.
+    assert model["cpu_ms_per_line"] > 0
+    cores = report["machine"]["usable_cores"]
+    assert 1 <= cores <= report["machine"]["cpus"]
+    if cli["cpu_ms_per_line"] > 0:  # 16 tiny lines can be lost in noise, as above
+        assert cli["cpu_bound_lines_per_s"] == pytest.approx(
+            cores * 1000.0 / cli["cpu_ms_per_line"], rel=1e-3)
+        assert model["overhead_cli_cpu_floor"] == pytest.approx(
+            model["lines_per_s"] / cli["cpu_bound_lines_per_s"] - 1.0, rel=1e-3, abs=1e-4)
+        assert "CPU per line" in result.output
+    else:
+        assert cli["cpu_bound_lines_per_s"] is None and model["overhead_cli_cpu_floor"] is None
+
     tesseract = report["peers"]["tesseract"]
     assert tesseract["available"] is True
     assert tesseract["lines_per_s"] > 0
@@ -127,6 +140,13 @@ def test_overhead_is_the_time_beyond_the_model_as_a_share_of_the_model_time():
     assert bench.pipeline_overhead(400.0, 500.0) == pytest.approx(0.25)
     assert bench.pipeline_overhead(500.0, 500.0) == 0.0
     assert bench.pipeline_overhead(0.0, 500.0) is None
+
+
+def test_cpu_bound_rate_is_what_busy_cores_allow():
+    # 4 ms of CPU a line on 2 cores: at most 500 lines/s, whatever the overlap.
+    assert bench.cpu_bound_rate(4.0, 2) == pytest.approx(500.0)
+    assert bench.cpu_bound_rate(0.0, 2) is None
+    assert bench.cpu_bound_rate(-1.0, 2) is None
 
 
 def test_generated_lines_are_dark_text_on_light(tmp_path):
