@@ -105,14 +105,15 @@ def describe_path_problem(path: str | os.PathLike) -> str | None:
 
 
 def read_pages(
-    path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS
+    path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS, first_page: int = 0
 ) -> Iterator[PageImage]:
     """Yield the pages of an image file as upright uint8 grayscale arrays (H, W), lazily.
 
     Multi-page TIFFs give one page per frame; every other format gives page 0 only. Raises
     `ImageError` (and no other exception) while iterating, before decoding anything whose header
     says it has more than `max_pixels` pixels. Pages of a TIFF before a damaged one are yielded
-    first, then the error is raised.
+    first, then the error is raised. `first_page` > 0 starts there (the pages before are not
+    decoded); a file with fewer pages yields none.
     """
     problem = describe_path_problem(path)
     if problem is not None:
@@ -121,7 +122,9 @@ def read_pages(
     with _open_regular_file(path) as file:
         image = _open_image(file)
         with image:
-            index = 0
+            index = first_page
+            if index > 0 and not _seek_next_frame(image, index):
+                return
             while True:
                 # Built outside the `yield`, so that exceptions the consumer throws into this
                 # generator (GeneratorExit on `break`) are never mistaken for decode errors.

@@ -51,7 +51,6 @@ from batch_ocr.outfiles import (
 )
 from batch_ocr.prefetch import Prefetch
 from batch_ocr.prepare import (
-    IN_PROCESS,
     PrepWorker,
     failure_reason,
     input_pages,
@@ -218,11 +217,13 @@ class _Batcher:
                       else input_source(item, self.hash_sources))  # before reading it
             state = _OpenFile(item, source)
             waiting.append(state)
-            if prepared is None or prepared.kind == IN_PROCESS:
+            if prepared is None:
                 entries = self._read_here(item, state, max_pixels, prepare)
             else:
                 state.error = prepared.error
-                entries = iter(prepared.pages)
+                entries = _then(prepared.pages, None if prepared.rest_from is None else
+                                self._read_here(item, state, max_pixels, prepare,
+                                                prepared.rest_from))
             try:
                 while not stopping():
                     try:
@@ -268,10 +269,11 @@ class _Batcher:
                     yield _Chunk([], apart)
         yield cut()
 
-    def _read_here(self, item: InputFile, state: _OpenFile, max_pixels: int, prepare
-                   ) -> Iterator[tuple[int, int, int, Any]]:
-        """(page number, width, height, page) for each page of `item`, decoded in this thread."""
-        pages = input_pages(item, max_pixels)
+    def _read_here(self, item: InputFile, state: _OpenFile, max_pixels: int, prepare,
+                   first_page: int = 0) -> Iterator[tuple[int, int, int, Any]]:
+        """(page number, width, height, page) for each page of `item` from `first_page` on,
+        decoded in this thread."""
+        pages = input_pages(item, max_pixels, first_page)
         try:
             for page in pages:
                 yield page.page, page.width, page.height, self._ahead_of_time(prepare, state,
@@ -318,6 +320,14 @@ class _Batcher:
         self.journal.add(results, time.monotonic() - self.started)
         for result, _ in results:
             self.progress.finished(result)
+
+
+def _then(first: list, rest: Iterator | None) -> Iterator:
+    """The worker's pages of a file, then those the reader thread reads after them (a generator,
+    so that closing it closes the file `rest` has open)."""
+    yield from first
+    if rest is not None:
+        yield from rest
 
 
 # ------------------------------------------------------------------------------------- job

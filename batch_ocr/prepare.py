@@ -2,7 +2,7 @@
 that does this ahead of the main process.
 
 The job reads files in a reader thread one chunk ahead of the model (job.py). A worker process
-takes the single-page files off that thread, for two reasons a thread cannot serve:
+takes that work off the thread, for two reasons a thread cannot serve:
 - It starts (forked) before TensorFlow is imported, and works through the first files while the
   main process imports TensorFlow and loads the model (2-3 s of one core that would otherwise
   wait); the import holds the GIL, and so does much of segmentation, so a thread barely overlaps
@@ -10,9 +10,10 @@ takes the single-page files off that thread, for two reasons a thread cannot ser
 - A native crash (a decoder's segfault on a hostile file) or an out-of-memory kill ends the
   worker, not the run: that file gets an error row and a new worker goes on with the next file.
 
-Multi-page files come back undone ("in_process") and are read by the reader thread page by page,
-so memory stays bounded by pages, not by the length of a TIFF. Replies come in submission order
-and the worker works a bounded number of files ahead of the one being taken (AHEAD).
+The worker prepares the first WORKER_PAGES pages of a file; the reader thread reads the rest of a
+longer one page by page (from `rest_from`), so memory stays bounded by pages, not by the length of
+a TIFF. Replies come in submission order and the worker works a bounded number of files ahead of
+the one being taken (AHEAD, and AHEAD_BYTES of crops).
 """
 from __future__ import annotations
 
@@ -38,10 +39,13 @@ MIN_TEXT_SIDE = 4
 # of crops waiting (a dense page has some hundred kilobytes of them).
 AHEAD = 2048
 AHEAD_BYTES = 64 * 1024 * 1024
+# Pages of one file the worker prepares (a fax, a scanned letter): a longer file's other pages
+# are read by the job page by page, so that memory follows pages, not the length of a TIFF.
+WORKER_PAGES = 16
 # How often a wait for a reply checks that the worker is still alive.
 _POLL_S = 0.2
 
-PAGES, IN_PROCESS, ERROR = "pages", "in_process", "error"
+PAGES, ERROR = "pages", "error"
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -53,14 +57,16 @@ def failure_reason(exc: BaseException) -> str:
     return utf8_safe(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
 
 
-def input_pages(item: InputFile, max_pixels: int) -> Iterator[images.PageImage]:
-    """The pages of an input file; ImageError for files that cannot hold text."""
+def input_pages(item: InputFile, max_pixels: int, first_page: int = 0
+                ) -> Iterator[images.PageImage]:
+    """The pages of an input file from `first_page` on; ImageError for files that cannot hold
+    text."""
     if item.problem:
         raise images.ImageError(item.problem)
     problem = images.describe_path_problem(item.path)
     if problem:
         raise images.ImageError(problem)
-    for page in images.read_pages(item.path, max_pixels=max_pixels):
+    for page in images.read_pages(item.path, max_pixels=max_pixels, first_page=first_page):
         height, width = page.gray.shape
         if min(height, width) < MIN_TEXT_SIDE:
             raise images.ImageError(f"image too small to hold text: {width}x{height} pixels")
@@ -77,11 +83,13 @@ def input_source(item: InputFile, with_hash: bool) -> dict[str, Any] | None:
 @dataclass
 class Prepared:
     """What the worker made of one file: `kind` PAGES with `pages` [(page number, width, height,
-    PreparedPage)], ERROR with `error` (the file's error text), or IN_PROCESS (read it here)."""
+    PreparedPage)], or ERROR with `error` (the file's error text) and the pages read before it.
+    `rest_from`: the number of the first page left for the job to read (None: none left)."""
 
     kind: str
     pages: list[tuple[int, int, int, Any]] = field(default_factory=list)
     error: str = ""
+    rest_from: int | None = None
     source: Any = None  # the file's fingerprint, taken just before the worker read it
 
 
@@ -94,24 +102,31 @@ def _prepare_file(item: InputFile, segment: str, height: int, max_pixels: int,
 
 
 def _prepare_pages(item: InputFile, segment: str, height: int, max_pixels: int) -> Prepared:
+    """The pages of `item` segmented and cropped here, up to WORKER_PAGES of them: the rest
+    (`rest_from` on) are for the job to read, as is a page whose segmentation fails after the
+    first (the job reports that per page). A page that fails to decode ends the file as the
+    job's own reading does: the pages before it are kept and the file gets the error."""
     from batch_ocr.recognizer import prepare_page
 
+    done: list[tuple[int, int, int, Any]] = []
     pages = input_pages(item, max_pixels)
     try:
-        first = next(pages, None)
-        if first is not None and next(pages, None) is not None:
-            return Prepared(IN_PROCESS)
-    except Exception as exc:  # the file itself is bad: one error row
-        return Prepared(ERROR, error=failure_reason(exc))
+        for page in pages:
+            try:
+                prepared = prepare_page(page.gray, segment, height, keep_gray=False)
+            except Exception as exc:  # as if recognising this page had failed (job.py too)
+                if done:
+                    return Prepared(PAGES, done, rest_from=page.page)
+                return Prepared(ERROR, error=f"recognition failed: {failure_reason(exc)}")
+            done.append((page.page, page.width, page.height, prepared))
+            if len(done) == WORKER_PAGES:
+                # Not looking further: that would decode the next page only to hand it back.
+                return Prepared(PAGES, done, rest_from=page.page + 1)
+    except Exception as exc:  # the file itself is bad: its error row, with any pages before
+        return Prepared(ERROR, done, error=failure_reason(exc))
     finally:
         pages.close()
-    if first is None:
-        return Prepared(PAGES)
-    try:
-        prepared = prepare_page(first.gray, segment, height, keep_gray=False)
-    except Exception as exc:  # as if recognising this page had failed (job.py says the same)
-        return Prepared(ERROR, error=f"recognition failed: {failure_reason(exc)}")
-    return Prepared(PAGES, [(first.page, first.width, first.height, prepared)])
+    return Prepared(PAGES, done)
 
 
 def _serve(requests, replies, segment: str, height: int, max_pixels: int, fingerprint=None

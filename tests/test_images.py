@@ -284,6 +284,20 @@ def test_multi_page_tiff_yields_every_page_in_order(tmp_path):
     assert [int(page.gray[0, 0]) for page in pages] == [50, 110, 170]
 
 
+def test_reading_can_start_at_a_later_page(tmp_path):
+    # The worker process prepares a file's first pages; the job reads the rest from there on.
+    path = tmp_path / "scan.tiff"
+    frames = [Image.new("L", (30 + 10 * i, 20), 50 + 60 * i) for i in range(3)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], compression="tiff_lzw")
+    later = list(read_pages(path, first_page=1))
+    assert [page.page for page in later] == [1, 2]
+    assert [int(page.gray[0, 0]) for page in later] == [110, 170]
+    assert list(read_pages(path, first_page=3)) == []  # past the end: nothing, not an error
+    png = tmp_path / "one.png"
+    Image.new("L", (8, 8), 9).save(png)
+    assert list(read_pages(png, first_page=1)) == []
+
+
 def test_multi_page_fax_tiff(tmp_path):
     # Scanners write 1-bit pages with CCITT group 4 compression; each page has its own content.
     path = tmp_path / "fax.tif"

@@ -9,7 +9,7 @@ from PIL import Image
 
 from batch_ocr import prepare
 from batch_ocr.job import run_job
-from batch_ocr.prepare import ERROR, IN_PROCESS, PAGES, PrepWorker
+from batch_ocr.prepare import ERROR, PAGES, WORKER_PAGES, PrepWorker
 from batch_ocr.recognizer import prepare_page
 from batch_ocr.walk import InputFile
 
@@ -44,7 +44,9 @@ def test_worker_prepares_what_the_thread_would(tmp_path):
         assert page.gray is None and page.regions == here.regions
         assert all(np.array_equal(a, b) for a, b in zip(page.crops[0], here.crops[0]))
     assert results[5].kind == ERROR and "empty" in results[5].error
-    assert results[6].kind == IN_PROCESS  # multi-page files are read page by page in the job
+    # A short multi-page file is prepared whole; a longer one's later pages are left to the job.
+    assert results[6].kind == PAGES and [number for number, *_ in results[6].pages] == [0, 1]
+    assert results[6].rest_from is None
     assert results[7].kind == ERROR and results[7].error == "broken symbolic link"
 
 
@@ -74,8 +76,11 @@ def test_a_crash_costs_one_file_and_a_new_worker_goes_on(tmp_path):
 
 
 def test_job_output_is_the_same_with_and_without_the_worker(tmp_path, monkeypatch):
-    make_line_images(tmp_path / "in", prepare.MIN_FILES_FOR_WORKER)
+    paths = make_line_images(tmp_path / "in", prepare.MIN_FILES_FOR_WORKER)
     (tmp_path / "in" / "bad.png").write_bytes(b"not an image at all")
+    # Longer than the worker takes whole: its last two pages are read by the job's thread.
+    frames = [Image.open(path).convert("L") for path in paths[:WORKER_PAGES + 2]]
+    frames[0].save(tmp_path / "in" / "long.tif", save_all=True, append_images=frames[1:])
     outputs = {}
     for setting in ("1", "0"):
         monkeypatch.setenv("BATCH_OCR_PREPARE_PROCESS", setting)
@@ -83,17 +88,21 @@ def test_job_output_is_the_same_with_and_without_the_worker(tmp_path, monkeypatc
         real_take = PrepWorker.take
 
         def take(self, item, used=used):
-            used.append(item.name)
-            return real_take(self, item)
+            prepared = real_take(self, item)
+            used.append((item.name, len(prepared.pages), prepared.rest_from))
+            return prepared
 
         monkeypatch.setattr(PrepWorker, "take", take)
         output = tmp_path / f"out{setting}.csv"
         assert run_job([str(tmp_path / "in")], str(output), quiet=True, segment="line") == 1
         outputs[setting] = output.read_bytes()
         assert bool(used) == (setting == "1")
+        if setting == "1":
+            assert ("long.tif", WORKER_PAGES, WORKER_PAGES) in used
     assert outputs["1"] == outputs["0"]
     frame = pd.read_csv(tmp_path / "out1.csv", keep_default_na=False)
-    assert (frame["status"] == "ok").sum() == prepare.MIN_FILES_FOR_WORKER
+    assert (frame["status"] == "ok").sum() == prepare.MIN_FILES_FOR_WORKER + WORKER_PAGES + 2
+    assert frame[frame["file"] == "long.tif"]["page"].nunique() == WORKER_PAGES + 2
     assert frame.set_index("file").loc["bad.png", "status"] == "error"
 
 
