@@ -195,8 +195,15 @@ def picture_mask(page: Flattened, text_height: float) -> np.ndarray:
     midtone = cv2.LUT(flat, np.where((levels > low) & (levels < high), 255, 0).astype(np.uint8))
     window = max(3, int(_PICTURE_WINDOW * text_height)) | 1
     cell = max(1, window // _PICTURE_CELLS)
-    grid = (-(-width // cell), -(-height // cell))  # cells across, down (the last may be partial)
-    share = cv2.resize(midtone, grid, interpolation=cv2.INTER_AREA) if cell > 1 else midtone
+    grid = (-(-width // cell), -(-height // cell))  # cells across, down
+    if cell > 1:
+        # Padded with non-mid-tone to whole cells, so that every cell is `cell` pixels square
+        # and the map scales back onto the page exactly.
+        whole = cv2.copyMakeBorder(midtone, 0, grid[1] * cell - height, 0, grid[0] * cell - width,
+                                   cv2.BORDER_CONSTANT, value=0)
+        share = cv2.resize(whole, grid, interpolation=cv2.INTER_AREA)
+    else:
+        share = midtone
     cells = max(3, round(window / cell)) | 1
     share = cv2.blur(share.astype(np.float32) * (1.0 / 255.0), (cells, cells))
     candidate = (share > _PICTURE_MIDTONE).astype(np.uint8)
