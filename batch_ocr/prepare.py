@@ -103,9 +103,9 @@ def _prepare_file(item: InputFile, segment: str, height: int, max_pixels: int,
 
 def _prepare_pages(item: InputFile, segment: str, height: int, max_pixels: int) -> Prepared:
     """The pages of `item` segmented and cropped here, up to WORKER_PAGES of them: the rest
-    (`rest_from` on) are for the job to read, as is a page whose segmentation fails after the
-    first (the job reports that per page). A page that fails to decode ends the file as the
-    job's own reading does: the pages before it are kept and the file gets the error."""
+    (`rest_from` on) are for the job to read, from a page whose segmentation fails on (the job
+    reports that per page and goes on with the next). A page that fails to decode ends the file
+    as the job's own reading does: the pages before it are kept and the file gets the error."""
     from batch_ocr.recognizer import prepare_page
 
     done: list[tuple[int, int, int, Any]] = []
@@ -114,10 +114,8 @@ def _prepare_pages(item: InputFile, segment: str, height: int, max_pixels: int) 
         for page in pages:
             try:
                 prepared = prepare_page(page.gray, segment, height, keep_gray=False)
-            except Exception as exc:  # as if recognising this page had failed (job.py too)
-                if done:
-                    return Prepared(PAGES, done, rest_from=page.page)
-                return Prepared(ERROR, error=f"recognition failed: {failure_reason(exc)}")
+            except Exception:  # noqa: BLE001 - the job's reading says what, for this page alone
+                return Prepared(PAGES, done, rest_from=page.page)
             done.append((page.page, page.width, page.height, prepared))
             if len(done) == WORKER_PAGES:
                 # Not looking further: that would decode the next page only to hand it back.

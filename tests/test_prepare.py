@@ -60,6 +60,34 @@ def test_items_must_be_taken_in_order(tmp_path):
         worker.close()
 
 
+def test_the_worker_leaves_a_page_it_cannot_segment_and_the_rest_to_the_job(tmp_path,
+                                                                           monkeypatch):
+    import batch_ocr.recognizer as recognizer
+
+    frames = [Image.new("L", (120 + 10 * i, 40), 255) for i in range(3)]
+    frames[0].save(tmp_path / "three.tif", save_all=True, append_images=frames[1:])
+    real = recognizer.prepare_page
+
+    def fails_on_130_wide(gray, *args, **kwargs):
+        if gray.shape[1] == 130:
+            raise ValueError("cannot segment this width")
+        return real(gray, *args, **kwargs)
+
+    monkeypatch.setattr(recognizer, "prepare_page", fails_on_130_wide)
+    item = InputFile("three.tif", str(tmp_path / "three.tif"))
+    got = prepare._prepare_pages(item, "line", 32, 10_000_000)
+    assert got.kind == PAGES and not got.error
+    assert [number for number, *_ in got.pages] == [0] and got.rest_from == 1
+    # A page that fails to decode ends the file, as in the job's own reading: the pages before
+    # it are kept, the file gets the error.
+    monkeypatch.undo()
+    broken = tmp_path / "broken.tif"
+    broken.write_bytes((tmp_path / "three.tif").read_bytes()[:-40])  # the last page cut short
+    got = prepare._prepare_pages(InputFile("broken.tif", str(broken)), "line", 32, 10_000_000)
+    assert got.kind == ERROR and got.error == "cannot decode image: truncated TIFF (page 2)"
+    assert [number for number, *_ in got.pages] == [0, 1] and got.rest_from is None
+
+
 def test_a_crash_costs_one_file_and_a_new_worker_goes_on(tmp_path):
     paths = make_line_images(tmp_path, 4)
     crash = tmp_path / "crash.png"
