@@ -193,6 +193,50 @@ def test_even_paper_flattening_from_histograms_is_the_per_pixel_arithmetic(inver
     assert np.count_nonzero(got.ink) > 100  # the text, dark on light whichever way it came
 
 
+@pytest.mark.parametrize("shape", [(40, 300), (700, 900)])  # bincount, OpenCV's histogram
+def test_histogram_counts_every_grey_level_exactly(shape):
+    from batch_ocr.binarize import _histogram
+
+    gray = np.random.default_rng(shape[0]).integers(0, 256, shape, dtype=np.uint8)[:, ::-1]
+    counts = _histogram(gray)
+    assert counts.dtype == np.int64 and counts.sum() == gray.size
+    assert np.array_equal(counts, np.bincount(gray.ravel(), minlength=256))
+
+
+def test_uneven_paper_flattening_is_the_per_pixel_arithmetic():
+    """flatten under a shaded background (the median map) gives what the arithmetic written out
+    per pixel gives, bit for bit, with OpenCV's histogram on a page this size."""
+    from batch_ocr import binarize
+    from batch_ocr.stats import median, quantile
+
+    page, _ = five_line_page()
+    page = (page * np.linspace(1.0, 0.55, page.shape[1])[None, :]).astype(np.uint8)
+    page = np.tile(page, (2, 2))  # over 2**16 pixels and wider than the work size
+    height, width = page.shape
+    scale = 512 / max(height, width)
+    small = cv2.resize(page, (round(width * scale), round(height * scale)),
+                       interpolation=cv2.INTER_AREA)
+    background = binarize._background(small, max(small.shape) // 4)
+    assert isinstance(background, np.ndarray) and page.size > binarize._HISTOGRAM_BINCOUNT
+    deviation = small.astype(np.float32) - background
+    noise = 1.4826 * median(np.abs(deviation)) + 1.0
+    assert np.clip(deviation - 3 * noise, 0, None).sum() < np.clip(-deviation - 3 * noise, 0,
+                                                                    None).sum()  # dark on light
+    background = np.maximum(background, max(1.0, 0.4 * quantile(background, 0.95)))
+    background = cv2.resize(background, (width, height), interpolation=cv2.INTER_LINEAR)
+    flat = page.astype(np.float32) * (255.0 / background)
+    rows = flat[::4]
+    noise = 1.0483 * median(np.abs(rows[:, 1:] - rows[:, :-1]))
+    flat = np.clip(flat, 0, 255).astype(np.uint8)
+    cumulative = np.cumsum(np.bincount(flat.ravel(), minlength=256))
+    paper = float(np.searchsorted(cumulative, cumulative[-1] / 2.0))
+    otsu, _ = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    got = binarize.flatten(page)
+    assert got is not None and np.array_equal(got.flat, flat)
+    assert (got.paper, got.noise, got.threshold) == (paper, noise, min(float(otsu),
+                                                                      paper - 4.0 * noise))
+
+
 def test_noisy_blurred_scan():
     page, truths = five_line_page()
     rng = np.random.default_rng(1)
