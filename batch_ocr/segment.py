@@ -183,7 +183,11 @@ def _tilted_page_lines(page: Flattened, comps: _Components, text_height: float
     non_text = _non_text(level, level_comps, level_height)
     return _page_lines(level_comps, level_height, non_text, transform)
 def _components(ink: np.ndarray) -> _Components:
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(ink.view(np.uint8), connectivity=8)
+    # Block-based labelling (BBDT): with one OpenCV thread, as in the worker process, it labels a
+    # page in 6.6 ms where the default (Spaghetti) takes 10.3, a line crop in 56 us instead of
+    # 68; same labels, same order, same statistics.
+    _, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
+        ink.view(np.uint8), 8, cv2.CV_32S, cv2.CCL_BBDT)
     stats = stats[1:].astype(np.int64)
     x0, y0 = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
     return _Components(labels, x0, y0, x0 + stats[:, cv2.CC_STAT_WIDTH],

@@ -237,6 +237,25 @@ def test_uneven_paper_flattening_is_the_per_pixel_arithmetic():
                                                                       paper - 4.0 * noise))
 
 
+def test_block_labelling_gives_opencvs_default_components_in_the_same_order():
+    """_components labels with BBDT (faster with one OpenCV thread); layout depends on the
+    components' order, so it must match the default algorithm's exactly."""
+    from batch_ocr.binarize import binarise
+    from batch_ocr.segment import _components
+
+    page, _ = five_line_page()
+    noisy = (page + np.random.default_rng(5).normal(0, 25, page.shape)).clip(0, 255)
+    for image in (page, noisy.astype(np.uint8)):
+        ink = binarise(image)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(ink.view(np.uint8),
+                                                                    connectivity=8)
+        comps = _components(ink)
+        assert comps.area.size == count - 1 > 50
+        assert np.array_equal(comps.labels, labels)
+        assert np.array_equal(comps.x0, stats[1:, cv2.CC_STAT_LEFT])
+        assert np.array_equal(comps.area, stats[1:, cv2.CC_STAT_AREA])
+
+
 def test_noisy_blurred_scan():
     page, truths = five_line_page()
     rng = np.random.default_rng(1)
