@@ -52,15 +52,19 @@ def skew_angle(cx: np.ndarray, cy: np.ndarray, row_height: float,
     cx = cx - cx.mean()
     cy = cy - cy.mean()
 
-    def score(angle: float) -> float:
-        # Row coordinate of each centre after rotating the page by -angle.
-        theta = np.radians(angle)
-        rows = cy * np.cos(theta) + cx * np.sin(theta)
-        counts = np.bincount(((rows - rows.min()) / row_height).astype(np.int64))
-        return float(np.dot(counts, counts))
-
     def best(candidates: list[float]) -> float:
-        scores = [score(a) for a in candidates]
+        # Every candidate in one pass, a row of `rows` each: a Python loop of small bincounts
+        # was most of the segmentation time of a one-line image in auto mode (0.9 of 1.6 ms).
+        # Row coordinate of each centre after rotating the page by -angle.
+        theta = np.radians(np.asarray(candidates, dtype=np.float64))[:, None]
+        rows = cy[None, :] * np.cos(theta) + cx[None, :] * np.sin(theta)
+        bins = ((rows - rows.min(axis=1, keepdims=True)) / row_height).astype(np.int64)
+        span = int(bins.max()) + 1
+        # Angle k's rows are offset by k * span, so one bincount gives every angle's profile.
+        bins += np.arange(len(candidates), dtype=np.int64)[:, None] * span
+        counts = np.bincount(bins.ravel(), minlength=len(candidates) * span)
+        counts = counts.reshape(len(candidates), span)
+        scores = np.einsum("ij,ij->i", counts, counts)
         return candidates[int(np.argmax(scores))]  # argmax keeps the first (smallest) on ties
 
     steps = np.arange(_COARSE_STEP_DEG, max_degrees + 1e-9, _COARSE_STEP_DEG)

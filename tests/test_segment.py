@@ -446,6 +446,41 @@ def test_strongly_skewed_page_lines_in_order_and_crops_level(angle):
         assert sum(c.shape[1] for c in line_crops) >= 0.9 * truth[2]
 
 
+def test_skew_angle_scores_every_candidate_like_one_bincount_per_angle():
+    """skew_angle scores all candidate angles in one pass; the pick is the one a loop of one
+    projection profile per angle makes (first best on ties), and it finds the tilt."""
+    from batch_ocr.deskew import MAX_SKEW_DEG, skew_angle
+
+    def by_loop(cx, cy, row_height):
+        cx, cy = cx - cx.mean(), cy - cy.mean()
+
+        def best(candidates):
+            scores = []
+            for angle in candidates:
+                theta = np.radians(angle)
+                rows = cy * np.cos(theta) + cx * np.sin(theta)
+                counts = np.bincount(((rows - rows.min()) / row_height).astype(np.int64))
+                scores.append(float(np.dot(counts, counts)))
+            return candidates[int(np.argmax(scores))]
+
+        steps = np.arange(0.25, MAX_SKEW_DEG + 1e-9, 0.25)
+        coarse = best([0.0] + [float(s * d) for d in steps for s in (1, -1)])
+        fine = np.arange(0.05, 0.25, 0.05)
+        return float(best([a for a in [coarse] + [coarse + s * d for d in fine for s in (1, -1)]
+                           if abs(a) <= MAX_SKEW_DEG]))
+
+    rng = np.random.default_rng(11)
+    for tilt in (-12.0, -3.3, 0.0, 0.7, 9.5):
+        x = rng.uniform(0, 900, 240)
+        y = rng.integers(0, 12, 240) * 32.0 + rng.normal(0, 1.5, 240)
+        theta = np.radians(tilt)
+        # Image rows grow downwards: a positive angle has lines rising to the right.
+        cx, cy = x * np.cos(theta) + y * np.sin(theta), y * np.cos(theta) - x * np.sin(theta)
+        found = skew_angle(cx, cy, 5.0)
+        assert found == by_loop(cx, cy, 5.0)
+        assert abs(found - tilt) <= 0.15
+
+
 def test_box_mapping_round_trips():
     from batch_ocr.deskew import box_to_deskewed, box_to_original, deskew_transform
 
