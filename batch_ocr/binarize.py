@@ -202,13 +202,16 @@ def picture_mask(page: Flattened, text_height: float) -> np.ndarray:
     """
     flat = page.flat
     height, width = flat.shape
+    window = max(3, int(_PICTURE_WINDOW * text_height)) | 1
+    cell = max(1, window // _PICTURE_CELLS)
+    grid = (-(-width // cell), -(-height // cell))  # cells across, down
+    side = _PICTURE_MIN_SIDE * text_height / cell
+    if min(grid) < side:  # no area of this image can be a picture's size (a line crop)
+        return np.zeros((height, width), dtype=bool)
     low = page.threshold + 0.25 * (page.paper - page.threshold)
     high = page.paper - max(3.0 * page.noise, 0.2 * (page.paper - page.threshold))
     levels = np.arange(256)
     midtone = cv2.LUT(flat, np.where((levels > low) & (levels < high), 255, 0).astype(np.uint8))
-    window = max(3, int(_PICTURE_WINDOW * text_height)) | 1
-    cell = max(1, window // _PICTURE_CELLS)
-    grid = (-(-width // cell), -(-height // cell))  # cells across, down
     if cell > 1:
         # Padded with non-mid-tone to whole cells, so that every cell is `cell` pixels square
         # and the map scales back onto the page exactly.
@@ -223,7 +226,6 @@ def picture_mask(page: Flattened, text_height: float) -> np.ndarray:
     if not candidate.any():
         return np.zeros((height, width), dtype=bool)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
-    side = _PICTURE_MIN_SIDE * text_height / cell
     big = (stats[:, cv2.CC_STAT_WIDTH] >= side) & (stats[:, cv2.CC_STAT_HEIGHT] >= side)
     big[0] = False
     for index in np.flatnonzero(big):

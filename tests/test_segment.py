@@ -563,6 +563,19 @@ def test_picture_map_on_a_grid_of_cells_matches_the_full_resolution_map(monkeypa
             assert not mask[y:y + h, x:x + w].any()
 
 
+def test_an_image_too_small_for_a_picture_has_none():
+    """A line crop cannot hold an area a few text heights on each side: picture_mask says so at
+    once (auto mode asks it of every one-line image), whatever mid-tones the crop has."""
+    from batch_ocr import binarize
+
+    crop, _ = render([(SENTENCES[0], SANS, 24, 10, 8)], (700, 44))
+    crop[:, 520:690] = np.random.default_rng(2).integers(90, 200, (44, 170))  # mid-tone texture
+    flat = binarize.flatten(crop)
+    mask = binarize.picture_mask(flat, 18.0)
+    assert mask.shape == crop.shape and not mask.any()
+    assert 18.0 * binarize._PICTURE_MIN_SIDE > crop.shape[0]
+
+
 def test_drop_capital_of_a_strongly_tilted_page_still_joins_its_word():
     # Pages tilted beyond _ROTATE_MIN_DEG are laid out in a rotated frame; mapping the regions
     # back must keep which pieces continue a word, or "Once" is read as "O nce".
