@@ -861,11 +861,11 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
         for key, view in (("overhead", "steady_state"), ("overhead_cli", "steady_state_cli")):
             figures[key] = pipeline_overhead(report[view]["lines_per_s"], figures["lines_per_s"])
         figures["cpu_ms_per_line"] = (1000.0 * _median(model_cpu) / lines) if lines else 0.0
-        # The least overhead `run` can have with its CPU per line on these cores: the model's
-        # rate against the CPU-bound rate (negative when the cores are not the limit).
+        # The least overhead `run` can have with its CPU per line on these cores: the overhead
+        # at the CPU-bound rate (negative when the cores are not the limit).
         bound = report["steady_state_cli"]["cpu_bound_lines_per_s"]
         figures["overhead_cli_cpu_floor"] = (
-            None if not bound else figures["lines_per_s"] / bound - 1.0)
+            None if not bound else pipeline_overhead(bound, figures["lines_per_s"]))
         report["model_only"] = figures
     report["peers"] = {
         peer.name: peer_report(peer, children.peer_runs[peer.name],

@@ -160,7 +160,14 @@ def _flatten_by_pixels(gray: np.ndarray, background: float):
     lighter = float(np.clip(deviation - 3 * noise, 0, None).sum())
     if lighter > darker:
         gray, background = 255 - gray, 255.0 - background
-    background = max(background, max(1.0, 0.4 * background))
+    return _divided_by_pixels(gray, max(background, max(1.0, 0.4 * background)))
+
+
+def _divided_by_pixels(gray: np.ndarray, background):
+    """The rest of flatten's arithmetic per pixel, once the background (one level or a full-size
+    map) is final: (flat, paper, threshold, noise)."""
+    from batch_ocr.stats import median
+
     flat = gray.astype(np.float32) * (255.0 / background)
     rows = flat[::4]
     noise = 1.0483 * median(np.abs(rows[:, 1:] - rows[:, :-1]))
@@ -224,17 +231,10 @@ def test_uneven_paper_flattening_is_the_per_pixel_arithmetic():
                                                                     None).sum()  # dark on light
     background = np.maximum(background, max(1.0, 0.4 * quantile(background, 0.95)))
     background = cv2.resize(background, (width, height), interpolation=cv2.INTER_LINEAR)
-    flat = page.astype(np.float32) * (255.0 / background)
-    rows = flat[::4]
-    noise = 1.0483 * median(np.abs(rows[:, 1:] - rows[:, :-1]))
-    flat = np.clip(flat, 0, 255).astype(np.uint8)
-    cumulative = np.cumsum(np.bincount(flat.ravel(), minlength=256))
-    paper = float(np.searchsorted(cumulative, cumulative[-1] / 2.0))
-    otsu, _ = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    flat, paper, threshold, noise = _divided_by_pixels(page, background)
     got = binarize.flatten(page)
     assert got is not None and np.array_equal(got.flat, flat)
-    assert (got.paper, got.noise, got.threshold) == (paper, noise, min(float(otsu),
-                                                                      paper - 4.0 * noise))
+    assert (got.paper, got.noise, got.threshold) == (paper, noise, threshold)
 
 
 def test_block_labelling_gives_opencvs_default_components_in_the_same_order():
