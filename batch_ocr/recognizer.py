@@ -309,6 +309,13 @@ def read_model_card(name_or_dir: str = DEFAULT_MODEL) -> tuple[Path, dict]:
 
 def load_model(name_or_dir: str = DEFAULT_MODEL) -> Recognizer:
     """Load a shipped model by name or any model directory; raises ModelError with a reason."""
+    from batch_ocr.tf_setup import collector_paused
+
+    with collector_paused():
+        return _load_model(name_or_dir)
+
+
+def _load_model(name_or_dir: str) -> Recognizer:
     model_dir, card = read_model_card(name_or_dir)
     weights_path = model_dir / "model.keras"
     from batch_ocr.tf_core import import_core

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from batch_ocr import tf_setup
@@ -27,3 +29,31 @@ def test_auto_follows_the_cpu(monkeypatch):
     for has_it in (False, True):
         monkeypatch.setattr(tf_setup, "cpu_has_bfloat16", lambda: has_it)
         assert tf_setup.use_bfloat16_inference() is has_it
+
+
+@pytest.mark.parametrize("enabled_before", [True, False])
+def test_collector_is_off_while_loading_and_what_loaded_is_frozen(enabled_before):
+    was_enabled = gc.isenabled()
+    gc.unfreeze()
+    try:
+        (gc.enable if enabled_before else gc.disable)()
+        with tf_setup.collector_paused():
+            assert not gc.isenabled()
+            made = [[i] for i in range(1000)]  # tracked containers, as an import makes
+        assert gc.isenabled() is enabled_before
+        assert gc.get_freeze_count() >= len(made)
+    finally:
+        gc.unfreeze()
+        (gc.enable if was_enabled else gc.disable)()
+
+
+def test_collector_comes_back_when_loading_fails():
+    was_enabled = gc.isenabled()
+    gc.enable()
+    try:
+        with pytest.raises(RuntimeError), tf_setup.collector_paused():
+            raise RuntimeError("model file unreadable")
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+        (gc.enable if was_enabled else gc.disable)()
