@@ -10,7 +10,9 @@ Four views of the same inputs, each timed as the median of `--repeat` runs:
   given three times (three links to it, each an INPUT) less the whole process on it once, per
   extra line: the CLI's own steady state, where a worker process prepares the files.
 - *stages*: one pass calling the pipeline's own functions in sequence with timers around each
-  (decode images, segment, crop, batch, encoder, decoder loop, post-process, write).
+  (decode images, segment, crop, batch, encoder, decoder loop, post-process, write); the model
+  reads one batch at a time there, so its stages take longer than in `run`, which reads several
+  at once (tf_setup.inference_streams).
 `--model-only` adds the bare encoder + decoder on batches made beforehand; the gap between that and
 either steady state is the pipeline's overhead. `--against` runs Tesseract or RapidOCR on the same
 files in the same run, interleaved with ours, so machine load hits both alike.
@@ -44,6 +46,8 @@ from typing import Any
 
 import click
 
+from batch_ocr.tf_setup import usable_cores
+
 STAGES = ("decode_images", "segment", "crop", "batch", "encoder", "decoder_loop", "postprocess",
           "write")
 PEERS = ("tesseract", "rapidocr")
@@ -62,6 +66,8 @@ t0 = time.perf_counter()
 import batch_ocr.cli
 from batch_ocr.recognizer import load_model
 from batch_ocr.tf_core import import_core
+from batch_ocr.tf_setup import inference_streams
+inference_streams(False)  # the threads load_model sets, before the import as it does
 import_core()
 t1 = time.perf_counter()
 recognizer = load_model(sys.argv[1])
@@ -435,17 +441,15 @@ def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
 
 def time_model_only(recognizer, batches: list, repeat: int) -> tuple[list[float], list[float]]:
     """Seconds and CPU seconds (this process, every thread) per pass of `decode` over batches
-    made beforehand (after one warm-up call)."""
+    made beforehand (after one warm-up call), as many at once as `run` decodes (its streams)."""
     if not batches:
         return [0.0] * repeat, [0.0] * repeat
-    decoder = recognizer.decoder
-    decoder.decode(*batches[0], recognizer.max_length)
+    recognizer.decoder.decode(*batches[0], recognizer.max_length)
     runs, cpu = [], []
     for _ in range(repeat):
         started, cpu_started = time.perf_counter(), time.process_time()
-        for batch_images, batch_widths in batches:
-            _ = [t.numpy() for t in decoder.decode(batch_images, batch_widths,
-                                                   recognizer.max_length)]
+        for _ in recognizer.decode_batches(batches, lambda batch: batch):
+            pass
         runs.append(time.perf_counter() - started)
         cpu.append(time.process_time() - cpu_started)
     return runs, cpu
@@ -458,14 +462,6 @@ def cpu_bound_rate(cpu_ms_per_line: float, cores: int) -> float | None:
     if cpu_ms_per_line <= 0 or cores <= 0:
         return None
     return cores * 1000.0 / cpu_ms_per_line
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, as a container's CPU set)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def time_steady_state(recognizer, input_path: str, segment: str, batch_size: int,
@@ -621,7 +617,8 @@ def format_table(report: dict[str, Any]) -> str:
     out = [f"model {model['name']} {model.get('version', '')}: {inputs['files']} files, "
            f"{inputs['pages']} pages, {inputs['lines']} lines (segment {inputs['segment']}), "
            f"batch size {report['settings']['batch_size']} "
-           f"({report['settings'].get('arithmetic', 'float32')}), median of "
+           f"({report['settings'].get('arithmetic', 'float32')}, "
+           f"{report['settings'].get('streams', 1)} at once), median of "
            f"{report['settings']['repeat']}; load average {report['machine']['load_average']}",
            f"{'':16}{'seconds':>9}{'lines/s':>10}{'pages/s':>10}"]
 
@@ -807,7 +804,7 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
                    "files": len(paths), "segment": segment, "pages": pages, "lines": lines,
                    "crops": profile.crops, "lines_with_text": profile.lines_with_text},
         "settings": {"repeat": repeat, "batch_size": batch_size,
-                     "arithmetic": recognizer.arithmetic},
+                     "arithmetic": recognizer.arithmetic, "streams": recognizer.streams},
     }
     whole = children.whole_runs
     report["whole_process"] = {

@@ -8,8 +8,12 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -100,7 +104,7 @@ class CropReader:
     """Reads uint8 crops already normalised to the model height (dark text on light)."""
 
     def __init__(self, model, charset: Charset, height: int, batch_size: int = DEFAULT_BATCH_SIZE,
-                 max_length: int = 150, bfloat16: bool = False):
+                 max_length: int = 150, bfloat16: bool = False, streams: int = 1):
         from batch_ocr.model.decode import GreedyDecoder
 
         self.charset = charset
@@ -108,16 +112,47 @@ class CropReader:
         self.batch_size = batch_size
         self.max_length = max_length
         self.bfloat16 = bfloat16  # whether the bulk products run in bfloat16 (GreedyDecoder)
+        self.streams = streams  # batches decoded at once (tf_setup.inference_streams)
         self.decoder = GreedyDecoder(model, height, bfloat16)
+
+    def decode_batches(self, batches: list, inputs: Callable[[Any], tuple]
+                       ) -> Iterator[list[np.ndarray]]:
+        """The decoder's outputs as arrays for each of `batches`, in order; `inputs(batch)` makes
+        a batch's (images, widths). With `streams` above one, that many batches are decoded at
+        once, each in a thread of its own (TensorFlow runs a call without holding the GIL), and
+        their inputs are made there too."""
+        def decode(batch) -> list[np.ndarray]:
+            images, widths = inputs(batch)
+            return [t.numpy() for t in self.decoder.decode(images, widths, self.max_length)]
+
+        if self.streams <= 1 or len(batches) <= 1:
+            yield from map(decode, batches)
+            return
+        pool = ThreadPoolExecutor(min(self.streams, len(batches)),
+                                  thread_name_prefix="batch-ocr-model")
+        # A batch queued behind each one running, so no thread waits while the caller turns the
+        # last outputs into readings; no more, so a failure or an early stop wastes little.
+        window = 2 * self.streams
+        pending: deque = deque()
+        try:
+            for batch in batches:
+                if len(pending) == window:
+                    yield pending.popleft().result()
+                pending.append(pool.submit(decode, batch))
+            while pending:
+                yield pending.popleft().result()
+        finally:  # also when the caller stops early: batches not started are dropped
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def read_crops(self, crops: list[np.ndarray]) -> list[CropReading]:
         readings: list[CropReading | None] = [None] * len(crops)
         widths = [c.shape[1] for c in crops]
         # Batches hold about the same number of pixels: wide crops come in smaller batches.
-        for batch in plan_batches(widths, self.batch_size):
-            images, batch_widths = to_model_input([crops[i] for i in batch])
-            tokens, probs, ctc_tokens, ctc_probs, ctc_lengths = (
-                t.numpy() for t in self.decoder.decode(images, batch_widths, self.max_length))
+        batches = plan_batches(widths, self.batch_size)
+        outputs = self.decode_batches(
+            batches, lambda batch: to_model_input([crops[i] for i in batch]))
+        # Outputs first: zip then runs the generator to its end, which closes its threads.
+        for (tokens, probs, ctc_tokens, ctc_probs, ctc_lengths), batch in zip(outputs, batches):
             for row, index in enumerate(batch):
                 readings[index] = self.reading(tokens[row], probs[row], ctc_tokens[row],
                                                ctc_probs[row], int(ctc_lengths[row]))
@@ -161,9 +196,10 @@ def resolve_model_dir(name_or_dir: str) -> Path:
 class Recognizer(CropReader):
     """A model directory (model.keras + card.json) ready to read pages."""
 
-    def __init__(self, model_dir: Path, card: dict, model, bfloat16: bool = False):
+    def __init__(self, model_dir: Path, card: dict, model, bfloat16: bool = False,
+                 streams: int = 1):
         super().__init__(model, Charset(card["charset"]), int(card["input_height"]),
-                         bfloat16=bfloat16)
+                         bfloat16=bfloat16, streams=streams)
         self.model_dir = model_dir
         self.card = card
 
@@ -318,9 +354,10 @@ def load_model(name_or_dir: str = DEFAULT_MODEL) -> Recognizer:
 def _load_model(name_or_dir: str) -> Recognizer:
     model_dir, card = read_model_card(name_or_dir)
     weights_path = model_dir / "model.keras"
-    from batch_ocr.tf_core import import_core
-    from batch_ocr.tf_setup import use_bfloat16_inference
+    from batch_ocr.tf_core import import_core, tensorflow_loaded
+    from batch_ocr.tf_setup import inference_streams, use_bfloat16_inference
 
+    streams = inference_streams(tensorflow_loaded())  # before the import: it sets the threads
     import_core()
     from batch_ocr.model.inference import as_variables
     from batch_ocr.model.weights import read_weights
@@ -331,7 +368,8 @@ def _load_model(name_or_dir: str) -> Recognizer:
     except Exception:  # noqa: BLE001 - unreadable here: Keras's loader below says why
         weights = None
     if weights is not None:
-        return Recognizer(model_dir, card, as_variables(weights), use_bfloat16_inference())
+        return Recognizer(model_dir, card, as_variables(weights), use_bfloat16_inference(),
+                          streams)
     import keras
 
     import batch_ocr.model.layers  # noqa: F401 - registers the custom layers for safe loading
@@ -340,4 +378,4 @@ def _load_model(name_or_dir: str) -> Recognizer:
         model = keras.models.load_model(weights_path, safe_mode=True, compile=False)
     except Exception as exc:  # keras raises many types for a bad file; all mean "unusable model"
         raise ModelError(f"cannot load model {weights_path}: {exc}") from exc
-    return Recognizer(model_dir, card, model, use_bfloat16_inference())
+    return Recognizer(model_dir, card, model, use_bfloat16_inference(), streams)

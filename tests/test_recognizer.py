@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from batch_ocr.recognizer import CropReading, join_pieces, line_confidence
 from batch_ocr.records import CharConfidence, LineRegion
@@ -128,3 +129,72 @@ def test_runaway_attention_reading_falls_back_to_ctc():
     assert runaway.text == "abc"
     assert [round(ch.confidence, 2) for ch in runaway.chars] == [0.95, 0.8, 0.7]
     assert runaway.confidence < agree.confidence / 2  # the heads disagreed
+
+
+def _reader_of_a_random_model(streams: int):
+    import keras
+
+    from batch_ocr.charset import Charset
+    from batch_ocr.model.build import SRNConfig, build_srn
+    from batch_ocr.recognizer import CropReader
+
+    keras.utils.set_random_seed(3)
+    config = SRNConfig(height=16, vocab_size=8, conv=[[4, [2, 2]], [4, [2, 2]], [4, [2, 1]],
+                                                      [4, [2, 1]]],
+                       encoder_units=4, decoder_units=8, embed_dim=4)
+    # A small batch budget makes many batches, so several are in flight at once.
+    return CropReader(build_srn(config), Charset("abcde"), 16, batch_size=2, max_length=12,
+                      streams=streams)
+
+
+def _crops(count: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(5)
+    return [rng.integers(0, 256, (16, int(width)), dtype=np.uint8)
+            for width in rng.integers(8, 120, count)]
+
+
+def test_batches_read_at_once_give_the_readings_of_batches_read_in_turn():
+    crops = _crops(40)
+    one_at_a_time = _reader_of_a_random_model(streams=1).read_crops(crops)
+    reader = _reader_of_a_random_model(streams=3)
+    at_once = reader.read_crops(crops)
+    assert reader.decoder.trace_count == 1  # concurrent first calls share one trace
+    assert [(r.text, r.confidence, r.ctc_text) for r in at_once] == \
+        [(r.text, r.confidence, r.ctc_text) for r in one_at_a_time]
+    assert any(r.text for r in at_once)  # the comparison is not between empty readings
+
+
+class _Output:
+    def __init__(self, value):
+        self.value = value
+
+    def numpy(self):
+        return self.value
+
+
+class _DecoderFailingAt:
+    """Stands in for GreedyDecoder: returns each batch's first width, raises on `bad`."""
+
+    def __init__(self, bad: int):
+        self.bad = bad
+        self.calls: list[int] = []
+
+    def decode(self, images, widths, max_length):
+        self.calls.append(int(widths[0]))
+        if int(widths[0]) == self.bad:
+            raise RuntimeError("kernel failed")
+        return [_Output(int(widths[0]))]
+
+
+def test_batches_come_back_in_order_and_a_failure_stops_the_rest():
+    reader = _reader_of_a_random_model(streams=2)
+    reader.decoder = _DecoderFailingAt(bad=-1)
+    batches = [(None, [width]) for width in range(30)]
+    assert [out[0] for out in reader.decode_batches(batches, lambda batch: batch)] == \
+        list(range(30))
+
+    reader.decoder = _DecoderFailingAt(bad=3)
+    with pytest.raises(RuntimeError, match="kernel failed"):
+        list(reader.decode_batches([(None, [width]) for width in range(200)], lambda b: b))
+    # A few batches run ahead of the one being taken (two per stream); the rest never start.
+    assert len(reader.decoder.calls) <= 3 + 1 + 2 * reader.streams

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gc
+import os
 
 import pytest
 
@@ -57,3 +58,48 @@ def test_collector_comes_back_when_loading_fails():
     finally:
         gc.unfreeze()
         (gc.enable if was_enabled else gc.disable)()
+
+
+def _unset(monkeypatch, name):
+    # Set first, so that monkeypatch restores the variable's absence after the test even when
+    # the code under test sets it.
+    monkeypatch.setenv(name, "")
+    monkeypatch.delenv(name)
+
+
+@pytest.mark.parametrize("cores, streams, threads", [(1, 1, "1"), (2, 2, "1"), (6, 3, "2"),
+                                                     (16, 4, "4")])
+def test_one_batch_per_core_up_to_a_few_each_on_its_share_of_the_cores(monkeypatch, cores,
+                                                                        streams, threads):
+    monkeypatch.setattr(tf_setup, "usable_cores", lambda: cores)
+    _unset(monkeypatch, tf_setup.STREAMS_ENV)
+    _unset(monkeypatch, tf_setup.INTRA_OP_ENV)
+    assert tf_setup.inference_streams(tensorflow_started=False) == streams
+    assert os.environ[tf_setup.INTRA_OP_ENV] == threads
+
+
+def test_a_running_tensorflow_keeps_its_threads_and_reads_one_batch_at_a_time(monkeypatch):
+    monkeypatch.setattr(tf_setup, "usable_cores", lambda: 8)
+    _unset(monkeypatch, tf_setup.STREAMS_ENV)
+    _unset(monkeypatch, tf_setup.INTRA_OP_ENV)
+    assert tf_setup.inference_streams(tensorflow_started=True) == 1
+    assert tf_setup.INTRA_OP_ENV not in os.environ
+
+
+def test_the_users_thread_setting_stands_and_the_streams_share_the_cores(monkeypatch):
+    monkeypatch.setattr(tf_setup, "usable_cores", lambda: 8)
+    _unset(monkeypatch, tf_setup.STREAMS_ENV)
+    monkeypatch.setenv(tf_setup.INTRA_OP_ENV, "8")
+    assert tf_setup.inference_streams(tensorflow_started=False) == 1
+    monkeypatch.setenv(tf_setup.INTRA_OP_ENV, "2")
+    assert tf_setup.inference_streams(tensorflow_started=False) == 4
+
+
+@pytest.mark.parametrize("setting, started, streams, threads", [
+    ("3", False, 3, "2"), ("3", True, 3, None), ("0", False, 1, "6"), ("many", False, 1, "6")])
+def test_environment_sets_the_streams(monkeypatch, setting, started, streams, threads):
+    monkeypatch.setattr(tf_setup, "usable_cores", lambda: 6)
+    monkeypatch.setenv(tf_setup.STREAMS_ENV, setting)
+    _unset(monkeypatch, tf_setup.INTRA_OP_ENV)
+    assert tf_setup.inference_streams(tensorflow_started=started) == streams
+    assert os.environ.get(tf_setup.INTRA_OP_ENV) == threads
