@@ -853,7 +853,8 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
                           "traces_after_warmup": traces_after_warmup,
                           "retraces_after_warmup": traces - traces_after_warmup}
     if model_only:
-        figures = _timing("GreedyDecoder.decode on the pre-built batches, after warm-up",
+        figures = _timing("CropReader.decode_batches on the pre-built batches "
+                          "(settings.streams at once), after warm-up",
                           model_runs, lines, pages)
         for key, view in (("overhead", "steady_state"), ("overhead_cli", "steady_state_cli")):
             figures[key] = pipeline_overhead(report[view]["lines_per_s"], figures["lines_per_s"])
