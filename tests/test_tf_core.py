@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from batch_ocr import tf_core
+from batch_ocr import tf_core, tf_setup
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = sorted(str(p) for p in (REPO / "sample_data").glob("line_*"))
@@ -30,6 +30,7 @@ print(json.dumps({
     "readings": [[r.text, r.confidence, [c.confidence for c in r.chars]] for r in readings],
     "keras_loaded": "keras" in sys.modules, "pandas_loaded": "pandas" in sys.modules,
     "deferred": type(tf).__name__ == "_Deferred" and not tf._batch_ocr_complete,
+    "streams": recognizer.streams,
 }))
 """
 
@@ -48,12 +49,18 @@ def test_recognition_on_the_core_reads_as_on_the_whole_of_tensorflow():
     assert core["readings"] == full["readings"]
     assert any(text for text, _, _ in core["readings"])
     assert core["deferred"] and not core["keras_loaded"] and not core["pandas_loaded"]
+    # Loaded before TensorFlow started, the model reads a batch per core (up to a few) at once;
+    # after someone else started TensorFlow, one batch at a time on the caller's threads.
+    cores = tf_setup.usable_cores()
+    assert (core["streams"] > 1) == (cores > 1)
+    assert core["streams"] <= min(cores, tf_setup.MAX_STREAMS)
+    assert full["streams"] == 1
     assert full["keras_loaded"] and not full["deferred"]
 
 
 _COMPLETE = """
 import inspect, json, sys
-from batch_ocr import tf_core
+from batch_ocr import tf_core, tf_setup
 core = tf_core.import_core()
 import tensorflow as tf
 before = type(tf).__name__, tf._batch_ocr_complete
@@ -83,7 +90,7 @@ def test_the_deferred_package_becomes_the_whole_api_on_first_use():
 
 _FALLBACK = """
 import json, sys
-from batch_ocr import tf_core
+from batch_ocr import tf_core, tf_setup
 tf_core.NAMES = tf_core.NAMES + ("no_such_op_anywhere",)
 tf = tf_core.import_core()
 print(json.dumps({"module": type(tf).__name__, "version": tf.__version__,
