@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +17,10 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_data"
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "batch_ocr.cli", "run", *args],
-                          capture_output=True, text=True, cwd=REPO, timeout=600)
+                          capture_output=True, text=True, cwd=REPO, timeout=600,
+                          env=None if env is None else {**os.environ, **env})
 
 
 def _images(root: Path) -> set[str]:
@@ -59,6 +61,21 @@ def test_printed_model_reads_the_sample_lines(printed_csv):
     assert cer(predictions, list(labels["text"])) < PRINTED_MAX_CER
     exact = {f for f, p, t in zip(labels["file"], predictions, labels["text"]) if p == t}
     assert MUST_READ_EXACTLY <= exact, sorted(MUST_READ_EXACTLY - exact)
+
+
+def test_batches_read_at_once_write_the_csv_of_batches_read_in_turn(tmp_path):
+    outputs = []
+    for streams in ("1", "3"):
+        out = tmp_path / f"streams_{streams}.csv"
+        # A tiny batch budget makes a batch of every crop or two, so three run at once; one
+        # thread per kernel in both runs, so only the concurrency differs.
+        done = _run("sample_data", "-o", str(out), "--quiet", "--batch-size", "2",
+                    env={"BATCH_OCR_STREAMS": streams, "TF_NUM_INTRAOP_THREADS": "1"})
+        assert done.returncode == 0, done.stderr
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    read = pd.read_csv(tmp_path / "streams_3.csv", dtype={"text": str}, keep_default_na=False)
+    assert set(read["file"]) == _images(SAMPLES) and set(read["status"]) == {"ok"}
 
 
 def test_digits_model_reads_the_handwritten_samples(tmp_path):
