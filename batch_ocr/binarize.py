@@ -121,7 +121,9 @@ def _flatten_even(gray: np.ndarray, small: np.ndarray, background: float) -> Fla
     gray_counts = counts if small is gray else _histogram(gray)
     if lighter > darker:  # light text on dark: the strong deviations point up
         gray, background, gray_counts = 255 - gray, 255.0 - background, gray_counts[::-1]
-    background = max(background, max(1.0, 0.4 * background))
+    # The uneven path's floor (0.4 of the background's 95th percentile, at least 1) lies below a
+    # constant background, so only the 1 can apply.
+    background = max(background, 1.0)
     scaled = levels * (255.0 / background)  # the flattened value of every grey level
     noise = _row_noise(scaled[gray[::4]])
     table = np.clip(scaled, 0, 255).astype(np.uint8)

@@ -97,22 +97,23 @@ def inference_streams(tensorflow_started: bool) -> int:
     choice = os.environ.get(STREAMS_ENV, "auto").strip().lower()
     cores = usable_cores()
     if choice != "auto":
-        try:
-            streams = max(1, int(choice))
-        except ValueError:
-            streams = 1
+        streams = _count(choice)
         if not tensorflow_started:
             os.environ.setdefault(INTRA_OP_ENV, str(max(1, cores // streams)))
         return streams
     if tensorflow_started:
         return 1
     # A setting of the user's stands; the streams then share the cores among its threads.
-    threads = os.environ.setdefault(INTRA_OP_ENV, str(max(1, -(-cores // MAX_STREAMS))))
-    try:
-        per_stream = max(1, int(threads))
-    except ValueError:
-        per_stream = 1
+    per_stream = _count(os.environ.setdefault(INTRA_OP_ENV, str(-(-cores // MAX_STREAMS))))
     return max(1, min(MAX_STREAMS, cores // per_stream))
+
+
+def _count(setting: str) -> int:
+    """A count from an environment setting: at least 1, and 1 for anything but a number."""
+    try:
+        return max(1, int(setting))
+    except ValueError:
+        return 1
 
 
 # BATCH_OCR_BF16: "auto" (default) reads in bfloat16 where the CPU computes it natively, "1"

@@ -134,17 +134,16 @@ def test_runaway_attention_reading_falls_back_to_ctc():
 def _reader_of_a_random_model(streams: int):
     import keras
 
+    from test_decode import TINY
+
     from batch_ocr.charset import Charset
-    from batch_ocr.model.build import SRNConfig, build_srn
+    from batch_ocr.model.build import build_srn
     from batch_ocr.recognizer import CropReader
 
     keras.utils.set_random_seed(3)
-    config = SRNConfig(height=16, vocab_size=8, conv=[[4, [2, 2]], [4, [2, 2]], [4, [2, 1]],
-                                                      [4, [2, 1]]],
-                       encoder_units=4, decoder_units=8, embed_dim=4)
     # A small batch budget makes many batches, so several are in flight at once.
-    return CropReader(build_srn(config), Charset("abcde"), 16, batch_size=2, max_length=12,
-                      streams=streams)
+    return CropReader(build_srn(TINY), Charset("abcde"), TINY.height, batch_size=2,
+                      max_length=12, streams=streams)
 
 
 def _crops(count: int) -> list[np.ndarray]:
