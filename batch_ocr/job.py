@@ -94,6 +94,11 @@ PAGES_PER_CHUNK = 1024
 # change a reading's confidence, and the same run must write the same bytes.
 FIRST_CHUNK_PAGES = 256
 PIXELS_PER_CHUNK = 64_000_000
+# Pixels grow the same way, from this many: a folder of scanned pages otherwise waits for a
+# chunk of 64 megapixels (7-17 pages, 1.5-2 s of segmentation with the model loaded and idle)
+# before the model reads its first line; from 16 it waits for 2-4 pages. One-line crops never
+# reach it (256 crops of 600x40 pixels are 6 megapixels).
+FIRST_CHUNK_PIXELS = 16_000_000
 # When no more than 1/TAIL_SHARE of a full chunk's files are left, they join that chunk.
 TAIL_SHARE = 4
 # Unreadable files need no recognition; journal them in groups rather than all at the end (without
@@ -194,13 +199,15 @@ class _Batcher:
         waiting: list[_OpenFile] = []
         limit = min(FIRST_CHUNK_PAGES, PAGES_PER_CHUNK)
         cap = PAGES_PER_CHUNK  # pages that make a chunk full, even in the middle of a file
+        pixel_cap = min(FIRST_CHUNK_PIXELS, PIXELS_PER_CHUNK)  # the same, in pixels
 
         def cut() -> _Chunk:
-            nonlocal pages_in, pixels, full, waiting, limit, cap
+            nonlocal pages_in, pixels, full, waiting, limit, cap, pixel_cap
             chunk = _Chunk(pages_in, [state for state in waiting if state.read_done])
             waiting = [state for state in waiting if not state.read_done]
             if pages_in:
                 limit = min(2 * limit, PAGES_PER_CHUNK)
+                pixel_cap = min(2 * pixel_cap, PIXELS_PER_CHUNK)
             pages_in, pixels, full, cap = [], 0, False, PAGES_PER_CHUNK
             return chunk
 
@@ -239,7 +246,7 @@ class _Batcher:
                     state.pages.append(PageResult(number, width, height))
                     pages_in.append((state, len(state.pages) - 1, page))
                     pixels += width * height
-                    full = len(pages_in) >= cap or pixels >= PIXELS_PER_CHUNK
+                    full = len(pages_in) >= cap or pixels >= pixel_cap
             finally:
                 close = getattr(entries, "close", None)
                 if close is not None:
@@ -249,7 +256,7 @@ class _Batcher:
             state.read_done = True
             left = len(todo) - position - 1
             if (len(pages_in) >= limit and 0 < left <= limit // TAIL_SHARE
-                    and pixels < PIXELS_PER_CHUNK):
+                    and pixels < pixel_cap):
                 # A last chunk of a few files would only make batches of a few crops (each
                 # costing nearly what a full one does): those files join this chunk instead.
                 limit = cap = len(pages_in) + left

@@ -516,6 +516,23 @@ def test_one_page_files_fill_chunks_that_grow_from_the_first(tmp_path: Path, mon
     assert recognizer.calls == [30, 30, 30, 10]  # the first chunk is already the largest
 
 
+def test_chunks_of_large_pages_grow_from_a_few_pages(tmp_path: Path, monkeypatch):
+    # Scanned pages fill a chunk by pixels long before they fill it by count: the pixel bound
+    # starts at FIRST_CHUNK_PIXELS and doubles up to PIXELS_PER_CHUNK, so the model's first
+    # chunk is a few pages, not a few dozen.
+    root = tmp_path / "in"
+    for index in range(40):
+        _image(root / f"p{index:03d}.png", index, size=(40, 24))  # 960 pixels each
+    monkeypatch.setattr(job, "FIRST_CHUNK_PIXELS", 4 * 960)
+    monkeypatch.setattr(job, "PIXELS_PER_CHUNK", 16 * 960)
+    code, recognizer = _run(root, tmp_path / "out.csv")
+    assert code == 0 and recognizer.calls == [4, 8, 16, 12]
+    monkeypatch.setattr(job, "FIRST_CHUNK_PIXELS", 10**9)  # never below PIXELS_PER_CHUNK
+    code, recognizer = _run(root, tmp_path / "flat.csv")
+    assert recognizer.calls == [16, 16, 8]
+    assert (tmp_path / "flat.csv").read_bytes() == (tmp_path / "out.csv").read_bytes()
+
+
 def test_a_few_files_left_after_a_full_chunk_join_it(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(job, "FIRST_CHUNK_PAGES", 8)
     monkeypatch.setattr(job, "PAGES_PER_CHUNK", 30)
