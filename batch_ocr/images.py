@@ -136,6 +136,18 @@ def read_pages(
                 index += 1
 
 
+def header_pixels(path: str | os.PathLike) -> int | None:
+    """Pixels of an image file's first page from its header alone (nothing is decoded), or None
+    when it cannot be told."""
+    _leave_pixel_limit_to_us()
+    try:
+        with _open_regular_file(path) as file, _open_image(file) as image:
+            width, height = image.size
+    except Exception:  # noqa: BLE001 - any file that cannot be told is simply not counted
+        return None
+    return width * height
+
+
 def _open_regular_file(path: str | os.PathLike) -> BinaryIO:
     """Open for reading without ever blocking: the path may have become a FIFO since it was
     checked, and opening a FIFO waits for a writer, which would hang a cron job."""

@@ -55,7 +55,7 @@ from batch_ocr.prepare import (
     failure_reason,
     input_pages,
     input_source,
-    worker_wanted,
+    worker_processes,
 )
 from batch_ocr.progress import Progress
 from batch_ocr.records import (
@@ -498,11 +498,15 @@ class _Run:
                               f"(state {options.state_path})")
         already = len(listing) - unchanged - len(todo)
         worker = None
-        if recognizer is None and options.rotate == "none" and worker_wanted(len(todo)):
+        processes = 0  # the worker prepares pages for the shipped models, turning none
+        if recognizer is None and options.rotate == "none":
+            processes = worker_processes(todo)
+        if processes:
             worker = PrepWorker(todo, options.segment, int(card["input_height"]),
                                 options.max_pixels,
                                 fingerprint=functools.partial(input_source,
-                                                              with_hash=self.state is not None))
+                                                              with_hash=self.state is not None),
+                                processes=processes)
         try:
             if recognizer is None:
                 from batch_ocr.recognizer import ModelError, load_model

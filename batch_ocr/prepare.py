@@ -10,6 +10,9 @@ takes that work off the thread, for two reasons a thread cannot serve:
 - A native crash (a decoder's segfault on a hostile file) or an out-of-memory kill ends the
   worker, not the run: that file gets an error row and a new worker goes on with the next file.
 
+Folders of scanned pages get a worker process per core (worker_processes): there segmentation,
+not the model, is the slower side.
+
 The worker prepares the first WORKER_PAGES pages of a file; the reader thread reads the rest of a
 longer one page by page (from `rest_from`), so memory stays bounded by pages, not by the length of
 a TIFF. Replies come in submission order and the worker works a bounded number of files ahead of
@@ -147,19 +150,31 @@ def _serve(requests, replies, segment: str, height: int, max_pixels: int, finger
         replies.send((number, _prepare_file(item, segment, height, max_pixels, fingerprint)))
 
 
+@dataclass
+class _Process:
+    """One worker process and what talks to it; `generation` tells its news from a former
+    process's in the same place (each start takes a new number)."""
+
+    process: Any
+    requests: Any
+    generation: int
+
+
 class PrepWorker:
     """`worker.take(item)` -> Prepared, for `items` taken in the order given to the constructor.
 
-    The process starts at once. A receiver thread collects its replies as they come (so it keeps
-    working while the main process imports TensorFlow) and tops up its requests while fewer than
-    AHEAD files are prepared or pending and their crops hold less than AHEAD_BYTES. If the
-    process dies, the file it was on gets an error row and a new process takes over the files
-    after it. `close()` stops it (also when the run is interrupted)."""
+    `processes` worker processes start at once; file i goes to process i % processes, so each
+    answers its files in order and the replies are merged back into file order. A receiver
+    thread per process collects its replies as they come (so they keep working while the main
+    process imports TensorFlow), and requests are topped up while fewer than AHEAD files are
+    prepared or pending and their crops hold less than AHEAD_BYTES. If a process dies, the file
+    it was on gets an error row and a new process takes over its files after that one. `close()`
+    stops them (also when the run is interrupted)."""
 
     crashed_error = "the image reader crashed on this file (worker process ended: {why})"
 
     def __init__(self, items: list[InputFile], segment: str, height: int, max_pixels: int,
-                 fingerprint=None, serve=None):
+                 fingerprint=None, serve=None, processes: int = 1):
         self._items = list(items)
         self._args = (segment, height, max_pixels)
         # The process's main function: _serve; tests pass one that crashes on purpose.
@@ -173,44 +188,53 @@ class PrepWorker:
         self._held = 0  # bytes of crops in _ready
         self._next = 0  # index of the next item to submit
         self._taken = 0  # index of the next item to take
-        self._generation = 0  # which process the receiver's news is about
+        self._generations = 0  # numbers given to processes started so far
         self._ended: set[int] = set()  # generations whose process has gone
+        self._processes: list[_Process | None] = [None] * max(1, processes)
+        self._closed = False
         self.restarts = 0
         with self._changed:
-            self._start()
+            for place in range(len(self._processes)):
+                self._start(place)
+            self._fill()
 
-    def _start(self) -> None:  # with self._changed held
+    def _start(self, place: int) -> None:  # with self._changed held
         # Requests go through a queue (its feeder thread never blocks); replies through a pipe
         # (see _serve) that the receiver thread empties.
-        self._generation += 1
+        self._generations += 1
+        generation = self._generations
         # Chosen again on each start: a replacement worker starts after the model has loaded
         # TensorFlow, and is then spawned rather than forked.
-        self._context = multiprocessing.get_context(start_method())
-        self._requests = self._context.Queue()
-        receiver, sender = self._context.Pipe(duplex=False)
-        self._process = self._context.Process(
-            target=self._serve, args=(self._requests, sender, *self._args, self._fingerprint),
+        context = multiprocessing.get_context(start_method())
+        requests = context.Queue()
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(
+            target=self._serve, args=(requests, sender, *self._args, self._fingerprint),
             name="batch-ocr-prepare", daemon=True)
-        with _opencv_threads_stopped(self._context):
-            self._process.start()
+        with _opencv_threads_stopped(context):
+            process.start()
         sender.close()  # the worker holds the only sending end: its exit shows as EOF here
-        self._next = self._taken
-        self._fill()
-        threading.Thread(target=self._receive, args=(receiver, self._generation),
+        self._processes[place] = _Process(process, requests, generation)
+        # A replacement takes over the files of its place submitted to the one that died.
+        for number in range(self._taken, self._next):
+            if number % len(self._processes) == place:
+                requests.put((number, self._items[number]))
+        threading.Thread(target=self._receive, args=(receiver, place, generation),
                          name="batch-ocr-prepare-replies", daemon=True).start()
 
     def _fill(self) -> None:  # with self._changed held
         while (self._next < len(self._items) and self._next < self._taken + AHEAD
                and self._held < AHEAD_BYTES):
-            self._requests.put((self._next, self._items[self._next]))
+            place = self._processes[self._next % len(self._processes)]
+            place.requests.put((self._next, self._items[self._next]))
             self._next += 1
 
-    def _receive(self, receiver, generation: int) -> None:
+    def _receive(self, receiver, place: int, generation: int) -> None:
         try:
             while True:
                 number, prepared = receiver.recv()
                 with self._changed:
-                    if generation != self._generation:
+                    if self._closed or self._processes[place].generation != generation:
                         return
                     self._ready[number] = prepared
                     self._held += _crop_bytes(prepared)
@@ -229,41 +253,49 @@ class PrepWorker:
             number = self._taken
             if number >= len(self._items) or self._items[number] is not item:
                 raise ValueError("PrepWorker items must be taken in the order they were given")
-            while number not in self._ready and self._generation not in self._ended:
+            place = number % len(self._processes)
+            # Each process answers its files in order, so if this one has gone without answering
+            # this file, it went on this file.
+            while (number not in self._ready
+                   and self._processes[place].generation not in self._ended):
                 self._changed.wait(_POLL_S)
             prepared = self._ready.pop(number, None)
             if prepared is None:
-                return self._crashed()
+                return self._crashed(place)
             self._held -= _crop_bytes(prepared)
             self._taken += 1
             self._fill()
             return prepared
 
-    def _crashed(self) -> Prepared:  # with self._changed held
-        self._process.join(1.0)
-        why = _exit_description(self._process.exitcode)
-        self._stop()
+    def _crashed(self, place: int) -> Prepared:  # with self._changed held
+        gone = self._processes[place]
+        gone.process.join(1.0)
+        why = _exit_description(gone.process.exitcode)
+        _stop(gone)
         self.restarts += 1
         # The worker's fingerprint of this file went with it (its next run reads it again anyway:
         # error rows are always retried).
         item = self._items[self._taken]
         source = self._fingerprint(item) if self._fingerprint is not None else None
         self._taken += 1
-        self._start()
+        self._start(place)
+        self._fill()
         return Prepared(ERROR, error=self.crashed_error.format(why=why), source=source)
-
-    def _stop(self) -> None:
-        if self._process.is_alive():
-            self._process.terminate()  # it holds nothing that needs a clean exit
-        self._process.join(1.0)
-        self._requests.close()
-        self._requests.cancel_join_thread()
 
     def close(self) -> None:
         with self._changed:
-            self._generation += 1  # the receiver's last news is no longer wanted
-            self._stop()
+            self._closed = True  # the receivers' last news is no longer wanted
+            for process in self._processes:
+                _stop(process)
             self._ready.clear()
+
+
+def _stop(worker: _Process) -> None:
+    if worker.process.is_alive():
+        worker.process.terminate()  # it holds nothing that needs a clean exit
+    worker.process.join(1.0)
+    worker.requests.close()
+    worker.requests.cancel_join_thread()
 
 
 @contextlib.contextmanager
@@ -310,22 +342,48 @@ def start_method() -> str:
     return "spawn"
 
 
-def worker_wanted(items: int) -> bool:
-    """Whether a run over `items` files should use a worker process.
+def worker_processes(items: list[InputFile]) -> int:
+    """How many worker processes a run over `items` should prepare files in (0: none, the
+    reader thread reads them).
 
-    Not for a handful of files (starting it is not won back), and by default only while
-    TensorFlow is not yet loaded: the worker pays off by overlapping that import, and a spawned
-    worker would re-import the caller's main module (multiprocessing's rule), which a library
-    caller's script may not expect. BATCH_OCR_PREPARE_PROCESS=0 turns it off, 1 turns it on for
-    any run with files.
+    Folders of pages get one per core, up to MAX_PREPARE_PROCESSES; others one. None for a
+    handful of small files (starting it is not won back; two pages, at a tenth of a second or
+    more each, win it back), and by default only while TensorFlow is not yet loaded: the worker
+    pays off by overlapping that import, and a spawned worker would re-import the caller's main
+    module (multiprocessing's rule), which a library caller's script may not expect.
+    BATCH_OCR_PREPARE_PROCESS=0 turns it off, 1 turns it on for any run with files.
     """
+    from batch_ocr.tf_setup import usable_cores
+
     choice = os.environ.get("BATCH_OCR_PREPARE_PROCESS", "auto").strip().lower()
-    if choice in ("0", "false", "no", "off"):
-        return False
-    if choice in ("1", "true", "yes", "on"):
-        return items > 0
-    return items >= MIN_FILES_FOR_WORKER and start_method() == "fork"
+    if choice in ("0", "false", "no", "off") or not items:
+        return 0
+    pages = len(items) >= MIN_PAGE_FILES_FOR_WORKER and _page_folder(items)
+    if choice not in ("1", "true", "yes", "on") and (
+            start_method() != "fork" or (len(items) < MIN_FILES_FOR_WORKER and not pages)):
+        return 0
+    return max(1, min(MAX_PREPARE_PROCESSES, usable_cores())) if pages else 1
 
 
-# Below this many files the worker is not worth a process.
+# Below this many files the worker is not worth a process, unless they are pages.
 MIN_FILES_FOR_WORKER = 32
+MIN_PAGE_FILES_FOR_WORKER = 2
+# Worker processes for folders of pages: one per core, up to this many. Segmenting a scanned
+# page costs two to three times what the model spends reading it, so one process kept the model
+# waiting with a core to spare. Folders of smaller images (one-line crops, words) get one: there
+# the model is the slower side, and a second process only competed with the TensorFlow import
+# (a start 0.1-0.2 s later on 600 line crops).
+MAX_PREPARE_PROCESSES = 4
+# A folder is one of pages when the median image, in a sample of its files, has this many
+# pixels (a page scanned at 150 dpi has 2 million, a line crop some tens of thousands).
+PAGE_PIXELS = 1_000_000
+_SAMPLE_FILES = 16
+
+
+def _page_folder(items: list[InputFile]) -> bool:
+    """Whether the median image of a sample of `items` (headers only) is page-sized."""
+    step = max(1, len(items) // _SAMPLE_FILES)
+    sample = [images.header_pixels(item.path) for item in items[::step][:_SAMPLE_FILES]
+              if not item.problem]
+    counts = sorted(count for count in sample if count is not None)
+    return bool(counts) and counts[len(counts) // 2] >= PAGE_PIXELS

@@ -7,7 +7,7 @@ import pytest
 from job_helper import crashing_serve, make_line_images
 from PIL import Image
 
-from batch_ocr import prepare
+from batch_ocr import images, prepare, tf_setup
 from batch_ocr.job import run_job
 from batch_ocr.prepare import ERROR, PAGES, WORKER_PAGES, PrepWorker
 from batch_ocr.recognizer import prepare_page
@@ -22,7 +22,8 @@ def _upper_name(item):  # a fingerprint a spawned worker can unpickle
     return item.name.upper()
 
 
-def test_worker_prepares_what_the_thread_would(tmp_path):
+@pytest.mark.parametrize("processes", [1, 2])
+def test_worker_prepares_what_the_thread_would(tmp_path, processes):
     paths = make_line_images(tmp_path, 5)
     (tmp_path / "empty.png").write_bytes(b"")
     pages = [Image.new("L", (120, 40), 255), Image.new("L", (120, 40), 255)]
@@ -30,7 +31,8 @@ def test_worker_prepares_what_the_thread_would(tmp_path):
     items = _items(paths) + [InputFile("empty.png", str(tmp_path / "empty.png")),
                              InputFile("two.tif", str(tmp_path / "two.tif")),
                              InputFile("gone.png", str(tmp_path / "gone.png"), "broken symbolic link")]
-    worker = PrepWorker(items, "line", 32, 10_000_000, fingerprint=_upper_name)
+    worker = PrepWorker(items, "line", 32, 10_000_000, fingerprint=_upper_name,
+                        processes=processes)
     try:
         results = [worker.take(item) for item in items]
     finally:
@@ -103,6 +105,56 @@ def test_a_crash_costs_one_file_and_a_new_worker_goes_on(tmp_path):
     assert worker.restarts == 1
 
 
+def test_with_two_processes_a_crash_costs_one_file_and_its_place_goes_on(tmp_path):
+    # File i goes to process i % 2: the crash at 1 takes the files after it in that place (3,
+    # 5) with it; its replacement prepares them, and the other place never notices.
+    paths = make_line_images(tmp_path, 6)
+    crash = tmp_path / "crash.png"
+    paths[0].rename(crash)
+    items = _items([paths[1], crash, paths[2], paths[3], paths[4], paths[5]])
+    worker = PrepWorker(items, "line", 32, 10_000_000, serve=crashing_serve, processes=2)
+    try:
+        results = [worker.take(item) for item in items]
+    finally:
+        worker.close()
+    assert [r.kind for r in results] == [PAGES, ERROR, PAGES, PAGES, PAGES, PAGES]
+    assert "SIGKILL" in results[1].error and worker.restarts == 1
+    for item, got in zip(items, results):
+        if got.kind == PAGES:
+            gray = np.asarray(Image.open(item.path).convert("L"))
+            assert got.pages[0][1:3] == (gray.shape[1], gray.shape[0])  # its own file's page
+
+
+def test_pages_get_a_worker_process_per_core_and_small_images_one(tmp_path, monkeypatch):
+    monkeypatch.delenv("BATCH_OCR_PREPARE_PROCESS", raising=False)
+    monkeypatch.setattr(prepare, "start_method", lambda: "fork")
+    monkeypatch.setattr(prepare, "MAX_PREPARE_PROCESSES", 3)
+    lines = _items(make_line_images(tmp_path / "lines", 40))
+    pages = []
+    for index in range(5):
+        path = tmp_path / "pages" / f"p{index}.png"
+        path.parent.mkdir(exist_ok=True)
+        Image.new("L", (1000, 1000 + index), 255).save(path)  # headers only are read
+        pages.append(path)
+    pages = _items(pages)
+    monkeypatch.setattr(tf_setup, "usable_cores", lambda: 8)
+    assert prepare.worker_processes(pages) == 3 and prepare.worker_processes(lines) == 1
+    # Two pages already win a worker back; small images need MIN_FILES_FOR_WORKER.
+    assert prepare.worker_processes(pages[:2]) == 3 and prepare.worker_processes(pages[:1]) == 0
+    assert prepare.worker_processes(lines[:5]) == 0
+    # The median of the sample decides: a few pages among many crops (or the reverse) do not.
+    assert prepare.worker_processes(lines + pages[:2]) == 1
+    assert prepare.worker_processes(pages + lines[:2]) == 3
+    monkeypatch.setattr(tf_setup, "usable_cores", lambda: 2)
+    assert prepare.worker_processes(pages) == 2
+    monkeypatch.setattr(tf_setup, "usable_cores", lambda: 1)
+    assert prepare.worker_processes(pages) == 1
+    (tmp_path / "empty.png").write_bytes(b"")
+    assert images.header_pixels(tmp_path / "empty.png") is None
+    assert images.header_pixels(tmp_path / "missing.png") is None
+    assert images.header_pixels(pages[4].path) == 1000 * 1004
+
+
 def test_job_output_is_the_same_with_and_without_the_worker(tmp_path, monkeypatch):
     paths = make_line_images(tmp_path / "in", prepare.MIN_FILES_FOR_WORKER)
     (tmp_path / "in" / "bad.png").write_bytes(b"not an image at all")
@@ -134,17 +186,21 @@ def test_job_output_is_the_same_with_and_without_the_worker(tmp_path, monkeypatc
     assert frame.set_index("file").loc["bad.png", "status"] == "error"
 
 
+def _absent(count: int) -> list[InputFile]:
+    return [InputFile(f"{index}.png", f"/nonexistent/{index}.png") for index in range(count)]
+
+
 def test_worker_only_for_enough_files_and_before_tensorflow(monkeypatch):
     monkeypatch.delenv("BATCH_OCR_PREPARE_PROCESS", raising=False)
     monkeypatch.setattr(prepare, "start_method", lambda: "fork")
-    assert not prepare.worker_wanted(prepare.MIN_FILES_FOR_WORKER - 1)
-    assert prepare.worker_wanted(prepare.MIN_FILES_FOR_WORKER)
+    assert prepare.worker_processes(_absent(prepare.MIN_FILES_FOR_WORKER - 1)) == 0
+    assert prepare.worker_processes(_absent(prepare.MIN_FILES_FOR_WORKER)) == 1
     monkeypatch.setattr(prepare, "start_method", lambda: "spawn")  # TensorFlow already loaded
-    assert not prepare.worker_wanted(10_000)
+    assert prepare.worker_processes(_absent(10_000)) == 0
     monkeypatch.setenv("BATCH_OCR_PREPARE_PROCESS", "0")
-    assert not prepare.worker_wanted(10_000)
+    assert prepare.worker_processes(_absent(10_000)) == 0
     monkeypatch.setenv("BATCH_OCR_PREPARE_PROCESS", "1")
-    assert prepare.worker_wanted(1) and not prepare.worker_wanted(0)
+    assert prepare.worker_processes(_absent(1)) == 1 and prepare.worker_processes([]) == 0
 
 
 def test_command_line_forks_its_worker_and_writes_what_the_thread_writes(tmp_path):
@@ -154,9 +210,10 @@ def test_command_line_forks_its_worker_and_writes_what_the_thread_writes(tmp_pat
     import sys
 
     probe = subprocess.run([sys.executable, "-c", "import batch_ocr.job, batch_ocr.prepare as p; "
-                            "print(p.start_method(), p.worker_wanted(100))"],
+                            "from batch_ocr.walk import InputFile as F; "
+                            "print(p.start_method(), p.worker_processes([F('a', 'a')] * 100))"],
                            capture_output=True, text=True, check=True)
-    assert probe.stdout.split() == ["fork", "True"]
+    assert probe.stdout.split() == ["fork", "1"]
     make_line_images(tmp_path / "in", prepare.MIN_FILES_FOR_WORKER)
     outputs = []
     for setting in ("auto", "0"):
