@@ -18,6 +18,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image
 
+from batch_ocr.plain_png import read_plain_grey
 from batch_ocr.records import PageImage
 
 # What the job walks. All of these are read by Pillow's standard build (PNM and JFIF included).
@@ -120,6 +121,11 @@ def read_pages(
         raise ImageError(problem)
     _leave_pixel_limit_to_us()
     with _open_regular_file(path) as file:
+        if first_page == 0:
+            gray = read_plain_grey(file, max_pixels)
+            if gray is not None:  # only ever one page
+                yield PageImage(page=0, gray=gray)
+                return
         image = _open_image(file)
         with image:
             index = first_page
