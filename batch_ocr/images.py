@@ -37,6 +37,9 @@ DEFAULT_MAX_PIXELS = 100_000_000
 # `_format_name` calls them JPEG again.)
 _DECODERS = ("PNG", "JPEG", "TIFF", "BMP", "DIB", "WEBP", "GIF", "PPM")
 
+# Of those, the ones whose `Image.open` reads the header in Python, without native code.
+_HEADER_IN_PYTHON = tuple(name for name in _DECODERS if name != "WEBP")
+
 # Only a TIFF holds document pages. GIF, WebP and APNG frames are animation: later frames are
 # deltas drawn over earlier ones, so reading them all would repeat the same text once per frame.
 _MULTI_PAGE_FORMATS = frozenset({"TIFF"})
@@ -144,11 +147,16 @@ def read_pages(
 
 def header_pixels(path: str | os.PathLike) -> int | None:
     """Pixels of an image file's first page from its header alone (nothing is decoded), or None
-    when it cannot be told."""
+    when it cannot be told.
+
+    Runs in the job's own process, before any worker (which is there so that a file that crashes
+    a decoder costs one row, not the run): only formats whose headers Pillow parses in Python are
+    opened. WebP's open already hands the whole file to libwebp."""
     _leave_pixel_limit_to_us()
     try:
-        with _open_regular_file(path) as file, _open_image(file) as image:
-            width, height = image.size
+        with _open_regular_file(path) as file:
+            with Image.open(file, formats=_HEADER_IN_PYTHON) as image:
+                width, height = image.size
     except Exception:  # noqa: BLE001 - any file that cannot be told is simply not counted
         return None
     return width * height

@@ -42,6 +42,12 @@ MIN_TEXT_SIDE = 4
 # of crops waiting (a dense page has some hundred kilobytes of them).
 AHEAD = 2048
 AHEAD_BYTES = 64 * 1024 * 1024
+# Requests queued per process and not yet answered, at most. AHEAD_BYTES can only hold back
+# requests not yet made: with all AHEAD of them queued at once, worker processes faster than the
+# model (pages on a machine with cores to spare) would prepare AHEAD pages, a gigabyte of
+# crops, whatever the bound. The receiver thread tops the queues up as each reply arrives, so 32
+# files (32 ms of one-line crops) cover its longest wait for the GIL while TensorFlow imports.
+IN_FLIGHT = 32
 # Pages of one file the worker prepares (a fax, a scanned letter): a longer file's other pages
 # are read by the job page by page, so that memory follows pages, not the length of a TIFF.
 WORKER_PAGES = 16
@@ -167,7 +173,8 @@ class PrepWorker:
     answers its files in order and the replies are merged back into file order. A receiver
     thread per process collects its replies as they come (so they keep working while the main
     process imports TensorFlow), and requests are topped up while fewer than AHEAD files are
-    prepared or pending and their crops hold less than AHEAD_BYTES. If a process dies, the file
+    prepared or pending, their crops hold less than AHEAD_BYTES and each process has fewer than
+    IN_FLIGHT unanswered. If a process dies, the file
     it was on gets an error row and a new process takes over its files after that one. `close()`
     stops them (also when the run is interrupted)."""
 
@@ -223,8 +230,11 @@ class PrepWorker:
                          name="batch-ocr-prepare-replies", daemon=True).start()
 
     def _fill(self) -> None:  # with self._changed held
+        in_flight = self._next - self._taken - len(self._ready)  # asked, not yet answered
+        limit = IN_FLIGHT * len(self._processes)
         while (self._next < len(self._items) and self._next < self._taken + AHEAD
-               and self._held < AHEAD_BYTES):
+               and self._held < AHEAD_BYTES and in_flight < limit):
+            in_flight += 1
             place = self._processes[self._next % len(self._processes)]
             place.requests.put((self._next, self._items[self._next]))
             self._next += 1

@@ -153,6 +153,10 @@ def test_pages_get_a_worker_process_per_core_and_small_images_one(tmp_path, monk
     assert images.header_pixels(tmp_path / "empty.png") is None
     assert images.header_pixels(tmp_path / "missing.png") is None
     assert images.header_pixels(pages[4].path) == 1000 * 1004
+    # WebP's open runs libwebp on the whole file: never in the job's own process.
+    Image.new("L", (1000, 1000), 255).save(tmp_path / "page.webp")
+    assert images.header_pixels(tmp_path / "page.webp") is None
+    assert next(iter(images.read_pages(tmp_path / "page.webp"))).gray.shape == (1000, 1000)
 
 
 def test_job_output_is_the_same_with_and_without_the_worker(tmp_path, monkeypatch):
@@ -286,3 +290,24 @@ def test_a_model_that_fails_to_load_leaves_nothing_behind(tmp_path, monkeypatch)
     assert not (tmp_path / "out.csv.journal.jsonl").exists()
     (model / "model.keras").unlink()  # no weights at all: refused before anything starts
     assert run_job([str(tmp_path / "in")], str(output), model=str(model), quiet=True) == 2
+
+
+def test_the_bytes_bound_holds_however_fast_the_processes_are(tmp_path, monkeypatch):
+    # Crops waiting beyond AHEAD_BYTES stop new requests, and no more than IN_FLIGHT per process
+    # are ever queued: the processes cannot run far ahead of a slow model.
+    import time
+
+    monkeypatch.setattr(prepare, "AHEAD_BYTES", 1)  # any one file's crops reach it
+    monkeypatch.setattr(prepare, "IN_FLIGHT", 4)
+    items = _items(make_line_images(tmp_path, 40))
+    worker = PrepWorker(items, "line", 32, 10_000_000, processes=2)
+    try:
+        deadline = time.monotonic() + 120
+        while len(worker._ready) < 8 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # time for any request beyond the bound to be answered too
+        assert len(worker._ready) == 8 and worker._next == 8  # the first requests only
+        results = [worker.take(item) for item in items]  # taking lets the rest through
+    finally:
+        worker.close()
+    assert [r.kind for r in results] == [PAGES] * 40
