@@ -95,9 +95,9 @@ PAGES_PER_CHUNK = 1024
 FIRST_CHUNK_PAGES = 256
 PIXELS_PER_CHUNK = 64_000_000
 # Pixels grow the same way, from this many: a folder of scanned pages otherwise waits for a
-# chunk of 64 megapixels (7-17 pages, 1.5-2 s of segmentation with the model loaded and idle)
-# before the model reads its first line; from 16 it waits for 2-4 pages. One-line crops never
-# reach it (256 crops of 600x40 pixels are 6 megapixels).
+# chunk of 64 megapixels (7 pages at 300 dpi, 28 at 150; 1.8 s of segmentation on 20 prose pages,
+# with the model loaded and idle) before the model reads its first line; from 16 it waits for 2-7
+# pages. One-line crops never reach it (256 crops of 600x40 pixels are 6 megapixels).
 FIRST_CHUNK_PIXELS = 16_000_000
 # When no more than 1/TAIL_SHARE of a full chunk's files are left, they join that chunk.
 TAIL_SHARE = 4
@@ -498,7 +498,9 @@ class _Run:
                               f"(state {options.state_path})")
         already = len(listing) - unchanged - len(todo)
         worker = None
-        processes = 0  # the worker prepares pages for the shipped models, turning none
+        # No worker for a recogniser passed in (tests, library callers) nor for rotate=auto,
+        # which segments every turn of a page itself.
+        processes = 0
         if recognizer is None and options.rotate == "none":
             processes = worker_processes(todo)
         if processes:

@@ -25,17 +25,20 @@ SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _HARMLESS = frozenset({b"IDAT", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"pHYs", b"tIME", b"sBIT",
                        b"bKGD"})
 _GREY, _DEPTH = 0, 8
+_HEAD = len(SIGNATURE) + 12 + 13  # the signature and the IHDR chunk
 
 
 def read_plain_grey(file: BinaryIO, max_pixels: int) -> np.ndarray | None:
     """The uint8 (H, W) image of a plain 8-bit grey PNG within `max_pixels`, decoded by OpenCV;
     None for any other file, with `file` back where it was."""
     start = file.tell()
-    if file.read(len(SIGNATURE)) != SIGNATURE:
+    head = file.read(_HEAD)
+    # The header first, so that the rest of a large colour scan is never read twice.
+    if head[:len(SIGNATURE)] != SIGNATURE or _plain_grey_size(memoryview(head)[len(SIGNATURE):],
+                                                             header_only=True) is None:
         file.seek(start)
         return None
-    file.seek(start)
-    data = file.read()
+    data = head + file.read()
     file.seek(start)
     size = _plain_grey_size(memoryview(data)[len(SIGNATURE):])
     if size is None or size[0] * size[1] > max_pixels:
@@ -49,8 +52,9 @@ def read_plain_grey(file: BinaryIO, max_pixels: int) -> np.ndarray | None:
     return gray
 
 
-def _plain_grey_size(chunks: memoryview) -> tuple[int, int] | None:
-    """(width, height) when the chunks after the signature make a plain grey image, else None."""
+def _plain_grey_size(chunks: memoryview, header_only: bool = False) -> tuple[int, int] | None:
+    """(width, height) when the chunks after the signature make a plain grey image, else None;
+    with `header_only`, when the first chunk is the header of one."""
     position, size, pixels = 0, None, False
     while position + 12 <= len(chunks):
         length, kind = struct.unpack_from(">I4s", chunks, position)
@@ -68,6 +72,8 @@ def _plain_grey_size(chunks: memoryview) -> tuple[int, int] | None:
             if (depth, colour, compression, filtering, interlace) != (_DEPTH, _GREY, 0, 0, 0):
                 return None
             size = (width, height)
+            if header_only:
+                return size
         elif kind == b"IEND":
             return size if pixels and min(size) > 0 else None
         elif kind in _HARMLESS:

@@ -82,9 +82,19 @@ def test_anything_but_a_plain_grey_png_is_left_to_pillow():
         assert _opencv(data) is None, name
     assert _opencv(plain, max_pixels=pixels.size - 1) is None  # Pillow's path names the limit
     assert _opencv(plain, max_pixels=pixels.size) is not None
-    file = io.BytesIO(b"xx" + others["rgb"])
+    file = _CountingReads(b"xx" + others["rgb"])
     file.seek(2)
     assert plain_png.read_plain_grey(file, 10**8) is None and file.tell() == 2  # left in place
+    assert file.bytes_read <= 8 + 25  # a colour image's header is enough to tell
+
+
+class _CountingReads(io.BytesIO):
+    bytes_read = 0
+
+    def read(self, size=-1):
+        data = super().read(size)
+        self.bytes_read += len(data)
+        return data
 
 
 def test_damaged_pngs_get_pillows_error_and_no_libpng_noise(tmp_path: Path, capfd):
