@@ -18,6 +18,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image
 
+from batch_ocr import quiet_decoders
 from batch_ocr.plain_png import read_plain_grey
 from batch_ocr.records import PageImage
 
@@ -123,6 +124,7 @@ def read_pages(
     if problem is not None:
         raise ImageError(problem)
     _leave_pixel_limit_to_us()
+    quiet_decoders.silence()
     with _open_regular_file(path) as file:
         if first_page == 0:
             gray = read_plain_grey(file, max_pixels)
@@ -153,6 +155,7 @@ def header_pixels(path: str | os.PathLike) -> int | None:
     a decoder costs one row, not the run): only formats whose headers Pillow parses in Python are
     opened. WebP's open already hands the whole file to libwebp."""
     _leave_pixel_limit_to_us()
+    quiet_decoders.silence()
     try:
         with _open_regular_file(path) as file:
             with Image.open(file, formats=_HEADER_IN_PYTHON) as image:

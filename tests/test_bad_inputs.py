@@ -251,3 +251,58 @@ def test_odd_file_names_round_trip_through_csv_and_jsonl(tmp_path: Path):
     assert all(r["status"] == "ok" for r in rows if not r["file"].startswith("'="))
     jsonl = [json.loads(line) for line in jsonl_out.read_text(encoding="utf-8").splitlines()]
     assert [r["file"] for r in jsonl] == expected
+
+
+def _jpeg_with_corrupt_exif(tmp_path: Path) -> Path:
+    """A JPEG whose EXIF points its first directory past its end (Pillow warns 'Corrupt EXIF
+    data' when asked for the orientation, and reads the pixels)."""
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    buffer = io.BytesIO()
+    Image.new("L", (120, 40), 200).save(buffer, "JPEG", exif=exif.tobytes())
+    data = bytearray(buffer.getvalue())
+    at = data.find(b"Exif\x00\x00") + 6 + 4  # the TIFF header's first-directory offset
+    data[at:at + 4] = (60000).to_bytes(4, "little")
+    path = tmp_path / "corrupt_exif.jpg"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _tiff_with_bad_lzw(tmp_path: Path) -> Path:
+    """An LZW TIFF with its strip data overwritten (libtiff: 'Using code not yet in table')."""
+    path = tmp_path / "bad_lzw.tif"
+    pixels = np.random.default_rng(0).integers(0, 255, (64, 300), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, compression="tiff_lzw")
+    data = bytearray(path.read_bytes())
+    data[100:108] = b"\xff" * 8
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_decoders_say_nothing_on_stderr_about_damaged_files(tmp_path: Path):
+    # A fresh interpreter, as in a run: pytest's own warning capture would hide the warnings.
+    import subprocess
+
+    exif, lzw = _jpeg_with_corrupt_exif(tmp_path), _tiff_with_bad_lzw(tmp_path)
+    script = (
+        "import sys\n"
+        "from batch_ocr.images import ImageError, read_pages, header_pixels\n"
+        "print(header_pixels(sys.argv[1]), len(list(read_pages(sys.argv[1]))))\n"
+        "try:\n"
+        "    list(read_pages(sys.argv[2]))\n"
+        "except ImageError as exc:\n"
+        "    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(exif), str(lzw)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["4800 1",
+                                        "cannot decode image: damaged TIFF (decoder error -2)"]
+    assert done.stderr == ""
+    # The same files without batch-ocr's silencing do speak (so the test shows something).
+    loud = subprocess.run(
+        [sys.executable, "-W", "default", "-c",
+         "import sys\nfrom PIL import Image\n"
+         "Image.open(sys.argv[1]).getexif()\n"
+         "try:\n    Image.open(sys.argv[2]).load()\nexcept OSError:\n    pass\n",
+         str(exif), str(lzw)], capture_output=True, text=True, timeout=120)
+    assert "Corrupt EXIF data" in loud.stderr and "not yet in table" in loud.stderr
