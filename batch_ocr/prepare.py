@@ -15,8 +15,8 @@ not the model, is the slower side.
 
 The worker prepares the first WORKER_PAGES pages of a file; the reader thread reads the rest of a
 longer one page by page (from `rest_from`), so memory stays bounded by pages, not by the length of
-a TIFF. Replies come in submission order and the worker works a bounded number of files ahead of
-the one being taken (AHEAD, and AHEAD_BYTES of crops).
+a TIFF. Each process answers in submission order, and the workers work a bounded number of files
+ahead of the one being taken (AHEAD, IN_FLIGHT, and AHEAD_BYTES of crops).
 """
 from __future__ import annotations
 
@@ -174,9 +174,9 @@ class PrepWorker:
     thread per process collects its replies as they come (so they keep working while the main
     process imports TensorFlow), and requests are topped up while fewer than AHEAD files are
     prepared or pending, their crops hold less than AHEAD_BYTES and each process has fewer than
-    IN_FLIGHT unanswered. If a process dies, the file
-    it was on gets an error row and a new process takes over its files after that one. `close()`
-    stops them (also when the run is interrupted)."""
+    IN_FLIGHT unanswered. If a process dies, the file it was on gets an error row and a new
+    process takes over its files after that one. `close()` stops them (also when the run is
+    interrupted)."""
 
     crashed_error = "the image reader crashed on this file (worker process ended: {why})"
 
