@@ -137,6 +137,8 @@ def find_lines(gray: np.ndarray, mode: str = "auto") -> list[LineRegion]:
         return []
     if mode == "line" or (mode == "auto" and gray.shape[0] <= _SINGLE_LINE_HEIGHT * text_height):
         return _single_line(comps, text_height, whole_crop=True)
+    if mode == "auto" and _letters_band(comps, text_height) <= _SINGLE_LINE_HEIGHT * text_height:
+        return _single_line(comps, text_height)
     lines = _tilted_page_lines(page, comps, text_height)
     if lines is None:
         lines = _page_lines(comps, text_height, _non_text(page, comps, text_height))
@@ -192,6 +194,14 @@ def _components(ink: np.ndarray) -> _Components:
     x0, y0 = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
     return _Components(labels, x0, y0, x0 + stats[:, cv2.CC_STAT_WIDTH],
                        y0 + stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA])
+
+
+def _letters_band(comps: _Components, text_height: float) -> int:
+    """Height of the band the letters span, top of the highest to bottom of the lowest."""
+    letters, _ = _classify(comps, text_height)
+    if letters.size == 0:
+        return 0
+    return int(comps.y1[letters].max() - comps.y0[letters].min())
 
 
 def _text_height(comps: _Components) -> float | None:

@@ -301,6 +301,28 @@ def test_auto_reads_a_tall_crop_of_one_line_as_a_line():
     assert_box_matches(regions[0].box, truths[0])
 
 
+def test_auto_skips_the_layout_pass_when_the_letters_lie_in_one_band(monkeypatch):
+    # A crop with margins (taller than 1.8 text heights) whose letters span one line's band:
+    # the layout pass would find that line alone, so it is not run, and the regions are those
+    # it would have given. Two lines still get it.
+    from batch_ocr import segment
+
+    one, truths = render([("Jumping façades, 42 each", SANS, 28, 30, 40)], (520, 130))
+    two, _ = stacked([(SENTENCES[0], SANS, 26), (SENTENCES[1], SANS, 26)], 700)
+    with_layout = [find_lines(one, "auto"), find_lines(two, "auto")]
+    assert len(with_layout[0]) == 1 and len(with_layout[1]) == 2
+    calls = []
+    real = segment._page_lines
+    monkeypatch.setattr(segment, "_page_lines", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(segment, "_letters_band", lambda *a: 10**6)  # as if always two lines
+    assert find_lines(one, "auto") == with_layout[0] and calls == [1]
+    monkeypatch.undo()
+    monkeypatch.setattr(segment, "_page_lines", lambda *a, **k: calls.append(2) or real(*a, **k))
+    assert find_lines(one, "auto") == with_layout[0] and calls == [1]  # no layout pass
+    assert_box_matches(with_layout[0][0].box, truths[0])
+    assert find_lines(two, "auto") == with_layout[1] and calls == [1, 2]
+
+
 def test_very_long_line_is_split_into_pieces_that_cover_all_ink():
     text = " ".join(SENTENCES[:4])  # ~180 characters, aspect far above the limit
     page, truths = render([(text, SANS, 22, 10, 6)], (2600, 40))
