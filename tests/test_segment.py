@@ -200,7 +200,7 @@ def test_even_paper_flattening_from_histograms_is_the_per_pixel_arithmetic(inver
     assert np.count_nonzero(got.ink) > 100  # the text, dark on light whichever way it came
 
 
-@pytest.mark.parametrize("shape", [(40, 300), (700, 900)])  # bincount, OpenCV's histogram
+@pytest.mark.parametrize("shape", [(40, 300), (700, 900), (4100, 4100)])  # OpenCV, bincount
 def test_histogram_counts_every_grey_level_exactly(shape):
     from batch_ocr.binarize import _histogram
 
@@ -212,7 +212,7 @@ def test_histogram_counts_every_grey_level_exactly(shape):
 
 def test_uneven_paper_flattening_is_the_per_pixel_arithmetic():
     """flatten under a shaded background (the median map) gives what the arithmetic written out
-    per pixel gives, bit for bit, with OpenCV's histogram on a page this size."""
+    per pixel gives, bit for bit."""
     from batch_ocr import binarize
     from batch_ocr.stats import median, quantile
 
@@ -224,7 +224,7 @@ def test_uneven_paper_flattening_is_the_per_pixel_arithmetic():
     small = cv2.resize(page, (round(width * scale), round(height * scale)),
                        interpolation=cv2.INTER_AREA)
     background = binarize._background(small, max(small.shape) // 4)
-    assert isinstance(background, np.ndarray) and page.size > binarize._HISTOGRAM_BINCOUNT
+    assert isinstance(background, np.ndarray)
     deviation = small.astype(np.float32) - background
     noise = 1.4826 * median(np.abs(deviation)) + 1.0
     assert np.clip(deviation - 3 * noise, 0, None).sum() < np.clip(-deviation - 3 * noise, 0,
