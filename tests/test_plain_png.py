@@ -1,4 +1,4 @@
-"""Plain grey PNGs go to OpenCV with Pillow's pixels; every other PNG goes to Pillow (plain_png.py)."""
+"""Plain grey PNGs go to OpenCV, with Pillow's pixels; every other PNG to Pillow (plain_png.py)."""
 from __future__ import annotations
 
 import io

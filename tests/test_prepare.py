@@ -30,7 +30,8 @@ def test_worker_prepares_what_the_thread_would(tmp_path, processes):
     pages[0].save(tmp_path / "two.tif", save_all=True, append_images=pages[1:])
     items = _items(paths) + [InputFile("empty.png", str(tmp_path / "empty.png")),
                              InputFile("two.tif", str(tmp_path / "two.tif")),
-                             InputFile("gone.png", str(tmp_path / "gone.png"), "broken symbolic link")]
+                             InputFile("gone.png", str(tmp_path / "gone.png"),
+                                       "broken symbolic link")]
     worker = PrepWorker(items, "line", 32, 10_000_000, fingerprint=_upper_name,
                         processes=processes)
     try:
