@@ -137,8 +137,10 @@ def find_lines(gray: np.ndarray, mode: str = "auto") -> list[LineRegion]:
         return []
     if mode == "line" or (mode == "auto" and gray.shape[0] <= _SINGLE_LINE_HEIGHT * text_height):
         return _single_line(comps, text_height, whole_crop=True)
-    if mode == "auto" and _letters_band(comps, text_height) <= _SINGLE_LINE_HEIGHT * text_height:
-        return _single_line(comps, text_height)
+    if mode == "auto":
+        classified = _classify(comps, text_height)
+        if _letters_band(comps, classified[0]) <= _SINGLE_LINE_HEIGHT * text_height:
+            return _single_line(comps, text_height, classified=classified)
     lines = _tilted_page_lines(page, comps, text_height)
     if lines is None:
         lines = _page_lines(comps, text_height, _non_text(page, comps, text_height))
@@ -196,9 +198,8 @@ def _components(ink: np.ndarray) -> _Components:
                        y0 + stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA])
 
 
-def _letters_band(comps: _Components, text_height: float) -> int:
-    """Height of the band the letters span, top of the highest to bottom of the lowest."""
-    letters, _ = _classify(comps, text_height)
+def _letters_band(comps: _Components, letters: np.ndarray) -> int:
+    """Height of the band `letters` span, top of the highest to bottom of the lowest."""
     if letters.size == 0:
         return 0
     return int(comps.y1[letters].max() - comps.y0[letters].min())
@@ -260,15 +261,18 @@ def _non_text(page: Flattened, comps: _Components, text_height: float) -> np.nda
                  (cy >= comps.y0[index] - reach) & (cy < comps.y1[index] + reach)
         flagged |= inside
     return flagged
-def _single_line(comps: _Components, text_height: float, whole_crop: bool = False
-                 ) -> list[LineRegion]:
-    letters, marks = _classify(comps, text_height)
+def _single_line(comps: _Components, text_height: float, whole_crop: bool = False,
+                 classified: tuple[np.ndarray, np.ndarray] | None = None) -> list[LineRegion]:
+    """The components as one line; `classified`: `_classify`'s letters and marks, when known."""
     if whole_crop:
         # The image is known to be one line: bold or blurred words that merge into one wide solid
         # blob, underlines and clipped neighbour lines are part of what the recogniser reads
         # (it was trained on such crops); only specks are left out.
         letters = np.flatnonzero(comps.area >= max(2.0, (_SPECK_SIZE * text_height) ** 2))
         marks = np.array([], dtype=np.int64)
+    else:
+        letters, marks = classified if classified is not None else \
+            _classify(comps, text_height)
     if letters.size == 0:
         return []
     slope = _skew_slope(letters, comps, text_height)
