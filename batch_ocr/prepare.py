@@ -368,9 +368,11 @@ def worker_processes(items: list[InputFile]) -> int:
     choice = os.environ.get("BATCH_OCR_PREPARE_PROCESS", "auto").strip().lower()
     if choice in ("0", "false", "no", "off") or not items:
         return 0
+    forced = choice in ("1", "true", "yes", "on")
+    if not forced and start_method() != "fork":
+        return 0  # before sampling headers: their answer could not change this one
     pages = len(items) >= MIN_PAGE_FILES_FOR_WORKER and _page_folder(items)
-    if choice not in ("1", "true", "yes", "on") and (
-            start_method() != "fork" or (len(items) < MIN_FILES_FOR_WORKER and not pages)):
+    if not forced and len(items) < MIN_FILES_FOR_WORKER and not pages:
         return 0
     return max(1, min(MAX_PREPARE_PROCESSES, usable_cores())) if pages else 1
 

@@ -34,8 +34,9 @@ import numpy as np
 
 from batch_ocr.binarize import Flattened, binarise, flatten, picture_mask
 from batch_ocr.images import as_gray
-from batch_ocr.deskew import (MAX_SKEW_DEG, DeskewTransform, box_to_original, deskew_transform,
-                              hull_box, points_to_original, rotate_image, skew_angle)
+from batch_ocr.deskew import (MAX_SKEW_DEG, DeskewTransform, box_to_original, densest_profile,
+                              deskew_transform, hull_box, points_to_original, rotate_image,
+                              skew_angle)
 from batch_ocr.records import Box, LineRegion
 from batch_ocr.stats import median
 
@@ -346,18 +347,9 @@ def _skew_slope(letters: np.ndarray, comps: _Components, text_height: float,
         return 0.0
     cx = (comps.x0[letters] + comps.x1[letters]) / 2.0
     cy = (comps.y0[letters] + comps.y1[letters]) / 2.0
-    row = max(1.0, text_height / 4.0)
     slopes = _shear_slopes(max_degrees)
-    # All angles in one pass (one row per angle): a Python loop of small bincounts cost a third
-    # of line-mode segmentation. Row indices of angle k are offset by k * span, so one bincount
-    # gives every angle's profile.
-    rows = cy[None, :] - slopes[:, None] * cx[None, :]
-    bins = ((rows - rows.min(axis=1, keepdims=True)) / row).astype(np.int64)
-    span = int(bins.max()) + 1
-    bins += np.arange(len(slopes), dtype=np.int64)[:, None] * span
-    counts = np.bincount(bins.ravel(), minlength=len(slopes) * span).reshape(len(slopes), span)
-    scores = np.einsum("ij,ij->i", counts, counts)
-    return float(slopes[int(np.argmax(scores))])  # argmax keeps the first of equal scores
+    rows = cy[None, :] - slopes[:, None] * cx[None, :]  # each centre's row under each shear
+    return float(slopes[densest_profile(rows, max(1.0, text_height / 4.0))])
 
 
 def _sheared(comps: _Components, slope: float) -> _Components:
