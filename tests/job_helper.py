@@ -83,7 +83,8 @@ class LineReader:
         return out
 
 
-def crashing_serve(requests, replies, segment, height, max_pixels, fingerprint=None):
+def crashing_serve(requests, replies, segment, height, max_pixels, fingerprint=None,
+                   current=None):
     """prepare._serve in a worker process that kills itself (SIGKILL, as a decoder's segfault or
     the OOM killer would) when asked for a file with 'crash' in its name."""
     import os
@@ -99,7 +100,7 @@ def crashing_serve(requests, replies, segment, height, max_pixels, fingerprint=N
         return real(item, *args)
 
     prepare._prepare_file = maybe_crash
-    prepare._serve(requests, replies, segment, height, max_pixels, fingerprint)
+    prepare._serve(requests, replies, segment, height, max_pixels, fingerprint, current)
 
 
 def main(argv: list[str]) -> int:

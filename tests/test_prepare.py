@@ -106,6 +106,28 @@ def test_a_crash_costs_one_file_and_a_new_worker_goes_on(tmp_path):
     assert worker.restarts == 1
 
 
+def test_files_prepared_but_not_yet_sent_when_the_worker_crashes_are_prepared_again(tmp_path):
+    # The worker sends its files in groups: the three before the crash are most likely still
+    # held unsent when it dies (their requests are all queued, so it does not send early). The
+    # shared note of the file it was on blames the crash alone; the others come from its
+    # replacement.
+    paths = make_line_images(tmp_path, 5)
+    crash = tmp_path / "crash.png"
+    paths[3].rename(crash)
+    items = _items([paths[0], paths[1], paths[2], crash, paths[4]])
+    worker = PrepWorker(items, "line", 32, 10_000_000, serve=crashing_serve)
+    try:
+        results = [worker.take(item) for item in items]
+    finally:
+        worker.close()
+    assert [r.kind for r in results] == [PAGES, PAGES, PAGES, ERROR, PAGES]
+    assert "SIGKILL" in results[3].error and worker.restarts == 1
+    for item, got in zip(items, results):
+        if got.kind == PAGES:
+            gray = np.asarray(Image.open(item.path).convert("L"))
+            assert got.pages[0][1:3] == (gray.shape[1], gray.shape[0])
+
+
 def test_with_two_processes_a_crash_costs_one_file_and_its_place_goes_on(tmp_path):
     # File i goes to process i % 2: the crash at 1 takes the files after it in that place (3,
     # 5) with it; its replacement prepares them, and the other place never notices.
