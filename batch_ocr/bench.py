@@ -269,13 +269,18 @@ class BatchStats:
     padded_columns: int = 0
     widths: list[int] = field(default_factory=list)
 
-    def add(self, plan: list[list[int]], widths: list[int]) -> None:
+    def add(self, plan: list[list[int]], widths: list[int], batch_size: int) -> None:
+        from batch_ocr.batching import batch_shape
+
         for batch in plan:
             batch_widths = [int(widths[i]) for i in batch]
             self.batches += 1
             self.crops += len(batch)
             self.used_columns += sum(batch_widths)
-            self.padded_columns += len(batch) * max(batch_widths)
+            # The batch as the model reads it (batching.batch_shape): its extra rows and columns
+            # are padding too.
+            rows, width = batch_shape(len(batch), max(batch_widths), batch_size)
+            self.padded_columns += rows * width
             self.widths.extend(batch_widths)
 
     @property
@@ -297,10 +302,10 @@ class BatchStats:
         }
 
 
-def padding_fraction(plan: list[list[int]], widths: list[int]) -> float:
+def padding_fraction(plan: list[list[int]], widths: list[int], batch_size: int) -> float:
     """Share of the pixels of `plan`'s padded batches that is padding (0 = none, ->1 = all)."""
     stats = BatchStats()
-    stats.add(plan, widths)
+    stats.add(plan, widths, batch_size)
     return stats.padding_fraction
 
 
@@ -338,7 +343,7 @@ def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
     batch (decode has no seam between the two).
     """
     from batch_ocr import images
-    from batch_ocr.batching import plan_batches, prepare_crop, to_model_input
+    from batch_ocr.batching import batch_shape, plan_batches, prepare_crop, to_model_input
     from batch_ocr.job import PAGES_PER_CHUNK
     from batch_ocr.recognizer import join_pieces
     from batch_ocr.records import STATUS_EMPTY, STATUS_ERROR, STATUS_OK, FileResult, PageResult
@@ -370,8 +375,11 @@ def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
         with watch.stage("batch"):
             widths = [c.shape[1] for c in crops]
             plan = plan_batches(widths, recognizer.batch_size) if crops else []
-            inputs = [to_model_input([crops[i] for i in batch]) for batch in plan]
-        stats.add(plan, widths)
+            inputs = [to_model_input([crops[i] for i in batch],
+                                     batch_shape(len(batch), max(widths[i] for i in batch),
+                                                 recognizer.batch_size))
+                      for batch in plan]
+        stats.add(plan, widths, recognizer.batch_size)
         readings: list = [None] * len(crops)
         for batch, (batch_images, batch_widths) in zip(plan, inputs):
             if not warmed:  # the separate encoder traces on first use; keep that out of the figures

@@ -123,15 +123,20 @@ def test_no_retrace_after_warm_up_across_widths(tiny_model_dir):
     assert recognizer.decoder.trace_count == traces == 1
 
 
-def test_padding_fraction_counts_padded_columns():
-    widths = [10, 20, 30]
-    # Batch [10, 20] pads to 2 x 20 columns, batch [30] needs none: 10 of 70 columns are padding.
-    assert bench.padding_fraction([[0, 1], [2]], widths) == pytest.approx(10 / 70)
-    assert bench.padding_fraction([[0], [1], [2]], widths) == 0.0
+def test_padding_fraction_counts_padded_columns_and_rows():
+    widths = [16, 32, 48]  # widths batches are read at (batching.batch_shape)
+    # Batch [16, 32] pads to 2 x 32 columns, batch [48] needs none: 16 of 112 are padding.
+    assert bench.padding_fraction([[0, 1], [2]], widths, 16) == pytest.approx(16 / 112)
+    assert bench.padding_fraction([[0], [1], [2]], widths, 16) == 0.0
+    # Five crops are read as six rows of 48 columns.
+    five = [16, 16, 32, 32, 48]
+    assert bench.padding_fraction([[0, 1, 2, 3, 4]], five, 16) == pytest.approx(1 - 144 / 288)
+    # A width off the ladder is read at the next width on it: 20 columns as 24.
+    assert bench.padding_fraction([[0]], [20], 16) == pytest.approx(4 / 24)
     spread = list(np.random.default_rng(1).integers(20, 600, 200))
-    planned = bench.padding_fraction(plan_batches(spread, 16), spread)
+    planned = bench.padding_fraction(plan_batches(spread, 16), spread, 16)
     in_order = [list(range(i, min(i + 16, 200))) for i in range(0, 200, 16)]
-    unsorted = bench.padding_fraction(in_order, spread)
+    unsorted = bench.padding_fraction(in_order, spread, 16)
     assert 0.0 <= planned < unsorted
 
 
