@@ -1,12 +1,18 @@
-"""Memory benchmark: peak RSS of `batch-ocr run` over folders of 500 and 5 000 line images.
+"""Memory benchmark: peak RSS of `batch-ocr run` over folders of 500 and 5 000 line images,
+or over a folder of pages given once and many times over.
 
     python jobs/bench_memory.py                          # 500 and 5000 files, model `printed`
     python jobs/bench_memory.py --files 50 200 --model /path/to/model_dir
+    python jobs/bench_memory.py --pages DIR --times 1 12  # DIR's pages, then 12 times as many
 
 Generates N small printed text lines (Pillow + DejaVu Sans) in a temporary folder, runs the real
 command (`python -m batch_ocr.cli run DIR -o out.csv --model M --segment line --quiet`) once per
 N in its own process, and reads that process's peak resident set size from `wait4`'s rusage, so
-each figure belongs to exactly one run. Prints one JSON document. Flat memory means the peak at
+each figure belongs to exactly one run (the main process: the worker processes that prepare
+pages are its children and stay small). With --pages, the INPUT is a folder of symbolic links to
+DIR's images, each image that many times over in a shuffled order (so that the job's chunks of
+pages differ, as new pages' would; the same pages in the same order again would repeat the
+first chunks' batches exactly), read with the default segmentation. Prints one JSON document. Flat memory means the peak at
 the largest N is close to the peak at the smallest (the job streams files through bounded
 chunks; only names and journal offsets grow with N, about a hundred bytes per file).
 
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -26,6 +33,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
 WORDS = ["invoice", "total", "paid", "due", "ref", "box", "item", "net", "tax", "date"]
 
 
@@ -42,10 +50,21 @@ def make_lines(folder: Path, count: int) -> None:
         image.save(sub / f"line_{index:05d}.png")
 
 
-def measure(folder: Path, output: Path, model: str, batch_size: int) -> dict:
+def link_pages(source: Path, folder: Path, times: int, seed: int = 5) -> None:
+    """`folder` with `times` symbolic links to every image under `source`, in a shuffled order."""
+    images = sorted(Path(root) / name for root, _, names in os.walk(source, followlinks=True)
+                    for name in names if Path(name).suffix.lower() in IMAGE_SUFFIXES)
+    order = [image for _ in range(times) for image in images]
+    random.Random(seed).shuffle(order)
+    folder.mkdir(parents=True)
+    for index, image in enumerate(order):
+        (folder / f"{index:06d}_{image.name}").symlink_to(image.resolve())
+
+
+def measure(inputs: list[Path], output: Path, model: str, options: list[str]) -> dict:
     """Run the job once; its exit code, wall time and peak RSS in MiB."""
-    command = [sys.executable, "-m", "batch_ocr.cli", "run", str(folder), "-o", str(output),
-               "--model", model, "--segment", "line", "--batch-size", str(batch_size), "--quiet"]
+    command = [sys.executable, "-m", "batch_ocr.cli", "run", *map(str, inputs), "-o", str(output),
+               "--model", model, *options, "--quiet"]
     started = time.monotonic()
     process = subprocess.Popen(command)
     _, status, usage = os.wait4(process.pid, 0)
@@ -62,18 +81,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, nargs="+", default=[500, 5000],
                         help="folder sizes to measure (default: 500 5000)")
     parser.add_argument("--model", default="printed", help="model name or directory")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="batch size (default: 32 for the lines, the job's own for --pages)")
+    parser.add_argument("--pages", type=Path, metavar="DIR",
+                        help="measure DIR's images given as INPUT once and --times over")
+    parser.add_argument("--times", type=int, nargs="+", default=[1, 12],
+                        help="with --pages: how many times over (default: 1 12)")
     args = parser.parse_args(argv)
 
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
-        for count in sorted(args.files):
-            folder = Path(tmp) / f"lines_{count}"
-            make_lines(folder, count)
-            result = measure(folder, Path(tmp) / f"out_{count}.csv", args.model, args.batch_size)
-            runs.append({"files": count, **result})
+        if args.pages:
+            options = [] if args.batch_size is None else ["--batch-size", str(args.batch_size)]
+            for times in sorted(args.times):
+                folder = Path(tmp) / f"pages_{times}"
+                link_pages(args.pages, folder, times)
+                result = measure([folder], Path(tmp) / f"out_{times}.csv", args.model, options)
+                runs.append({"times": times, **result})
+        else:
+            options = ["--segment", "line", "--batch-size", str(args.batch_size or 32)]
+            for count in sorted(args.files):
+                folder = Path(tmp) / f"lines_{count}"
+                make_lines(folder, count)
+                result = measure([folder], Path(tmp) / f"out_{count}.csv", args.model, options)
+                runs.append({"files": count, **result})
     report = {
         "benchmark": "peak RSS of batch-ocr run",
+        "input": str(args.pages) if args.pages else "generated line images",
         "model": args.model,
         "python": sys.version.split()[0],
         "runs": runs,
