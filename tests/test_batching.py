@@ -73,9 +73,9 @@ def test_model_input_of_a_given_shape_repeats_the_last_crop_in_its_extra_rows():
 def test_batches_of_many_chunks_take_few_shapes():
     """Each new batch shape costs the oneDNN kernels' caches some megabytes for as long as the
     process runs: batches are read at widths on a ladder, full batches hold a number of crops
-    fixed by their width, and the others are padded to a coarse ladder of counts. 30 chunks of
-    crops of all widths (as pages give) then take a few dozen shapes, not one per batch (189
-    shapes before, padding 11 %)."""
+    fixed by their width, and the others hold counts on a ladder too. 30 chunks of crops of all
+    widths (as pages give) then take some dozens of shapes, not one per batch (189 shapes before,
+    padding 11 %)."""
     rng = np.random.default_rng(3)
     shapes, padded, used = set(), 0, 0
     for _ in range(30):
@@ -88,8 +88,8 @@ def test_batches_of_many_chunks_take_few_shapes():
             shapes.add((rows, width))
             padded += rows * width
             used += sum(widths[i] for i in batch)
-    assert len(shapes) <= 50
-    assert 1 - used / padded < 0.16
+    assert len(shapes) <= 90
+    assert 1 - used / padded < 0.14
 
 
 def test_plan_batches_covers_every_crop_once_and_groups_by_width():

@@ -128,9 +128,8 @@ def test_padding_fraction_counts_padded_columns_and_rows():
     # Batch [16, 32] pads to 2 x 32 columns, batch [48] needs none: 16 of 112 are padding.
     assert bench.padding_fraction([[0, 1], [2]], widths, 16) == pytest.approx(16 / 112)
     assert bench.padding_fraction([[0], [1], [2]], widths, 16) == 0.0
-    # Five crops are read as six rows of 48 columns.
-    five = [16, 16, 32, 32, 48]
-    assert bench.padding_fraction([[0, 1, 2, 3, 4]], five, 16) == pytest.approx(1 - 144 / 288)
+    # Seventeen crops are read as eighteen rows.
+    assert bench.padding_fraction([list(range(17))], [32] * 17, 16) == pytest.approx(1 / 18)
     # A width off the ladder is read at the next width on it: 20 columns as 24.
     assert bench.padding_fraction([[0]], [20], 16) == pytest.approx(4 / 24)
     spread = list(np.random.default_rng(1).integers(20, 600, 200))
