@@ -116,18 +116,23 @@ def to_model_input(crops: list[np.ndarray], shape: tuple[int, int] | None = None
     return batch, widths
 
 
+def _ladder_step(value: int, steps_per_octave: int) -> int:
+    """The spacing of `steps_per_octave` sizes an octave in the octave of `value`."""
+    return 1 << max(0, value.bit_length() - steps_per_octave.bit_length())
+
+
 def ladder(value: int, steps_per_octave: int, min_step: int = 1) -> int:
     """`value` rounded up to the next of `steps_per_octave` sizes an octave, multiples of
     `min_step` (at most 1/steps_per_octave larger where `min_step` does not decide)."""
     value = int(value)
-    step = max(min_step, 1 << max(0, value.bit_length() - steps_per_octave.bit_length()))
+    step = max(min_step, _ladder_step(value, steps_per_octave))
     return -(-value // step) * step
 
 
 def ladder_floor(value: int, steps_per_octave: int) -> int:
     """The largest size of `ladder`'s sizes (min_step 1) not above `value` (value >= 1)."""
     value = int(value)
-    step = 1 << max(0, value.bit_length() - steps_per_octave.bit_length())
+    step = _ladder_step(value, steps_per_octave)
     return value // step * step
 
 
@@ -148,6 +153,15 @@ def batch_shape(rows: int, widest: int, batch_size: int = DEFAULT_BATCH_SIZE) ->
     columns, is read in (to_model_input's `shape`): one of some dozens of shapes."""
     width = _batch_width(widest)
     return min(max(rows, _capacity(width, batch_size)), ladder(rows, ROW_STEPS)), width
+
+
+def batch_input(crops: list[np.ndarray], batch: list[int], batch_size: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The model input of one batch of `plan_batches` (indices into `crops`), in its
+    `batch_shape`."""
+    members = [crops[i] for i in batch]
+    shape = batch_shape(len(members), max(c.shape[1] for c in members), batch_size)
+    return to_model_input(members, shape)
 
 
 def plan_batches(widths: list[int] | np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE

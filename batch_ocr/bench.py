@@ -343,7 +343,7 @@ def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
     batch (decode has no seam between the two).
     """
     from batch_ocr import images
-    from batch_ocr.batching import batch_shape, plan_batches, prepare_crop, to_model_input
+    from batch_ocr.batching import batch_input, plan_batches, prepare_crop
     from batch_ocr.job import PAGES_PER_CHUNK
     from batch_ocr.recognizer import join_pieces
     from batch_ocr.records import STATUS_EMPTY, STATUS_ERROR, STATUS_OK, FileResult, PageResult
@@ -375,10 +375,7 @@ def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
         with watch.stage("batch"):
             widths = [c.shape[1] for c in crops]
             plan = plan_batches(widths, recognizer.batch_size) if crops else []
-            inputs = [to_model_input([crops[i] for i in batch],
-                                     batch_shape(len(batch), max(widths[i] for i in batch),
-                                                 recognizer.batch_size))
-                      for batch in plan]
+            inputs = [batch_input(crops, batch, recognizer.batch_size) for batch in plan]
         stats.add(plan, widths, recognizer.batch_size)
         readings: list = [None] * len(crops)
         for batch, (batch_images, batch_widths) in zip(plan, inputs):

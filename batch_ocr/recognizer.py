@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from batch_ocr.batching import (DEFAULT_BATCH_SIZE, batch_shape, normalise_crop, plan_batches,
-                                to_model_input)
+from batch_ocr.batching import DEFAULT_BATCH_SIZE, batch_input, normalise_crop, plan_batches
 from batch_ocr.charset import EOS, NUM_SPECIAL, Charset
 from batch_ocr.records import CharConfidence, LineRegion, LineResult
 
@@ -151,9 +150,7 @@ class CropReader:
         # Batches hold about the same number of pixels: wide crops come in smaller batches.
         batches = plan_batches(widths, self.batch_size)
         outputs = self.decode_batches(
-            batches, lambda batch: to_model_input(
-                [crops[i] for i in batch],
-                batch_shape(len(batch), max(widths[i] for i in batch), self.batch_size)))
+            batches, lambda batch: batch_input(crops, batch, self.batch_size))
         # Outputs first: zip then runs the generator to its end, which closes its threads.
         for (tokens, probs, ctc_tokens, ctc_probs, ctc_lengths), batch in zip(outputs, batches):
             for row, index in enumerate(batch):
