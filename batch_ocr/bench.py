@@ -129,9 +129,16 @@ class ProcessRun:
     seconds: float
     returncode: int
     peak_rss_mb: float
-    cpu_seconds: float
+    cpu_seconds: float  # the process and the children it waited for (`run`'s worker)
     stdout: str
     stderr: str
+    # The process's own threads alone, as last sampled before it exited (None: never sampled).
+    own_cpu_seconds: float | None = None
+
+    @property
+    def children_cpu_seconds(self) -> float | None:
+        """CPU of the processes it started (`run`'s worker), give or take the last poll."""
+        return None if self.own_cpu_seconds is None else self.cpu_seconds - self.own_cpu_seconds
 
 
 def _peak_rss_mb(pid: int) -> float | None:
@@ -144,6 +151,17 @@ def _peak_rss_mb(pid: int) -> float | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def _own_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of the process's own threads so far (not its children's), or None
+    once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def pipeline_overhead(pipeline_lines_per_s: float, model_lines_per_s: float) -> float | None:
@@ -166,11 +184,12 @@ def run_process(argv: list[str], poll_s: float = 0.02) -> ProcessRun:
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-        peak = None
+        peak = own_cpu = None
         while True:
             sample = _peak_rss_mb(proc.pid)
             if sample is not None:
                 peak = sample if peak is None else max(peak, sample)
+            own_cpu = _own_cpu_seconds(proc.pid) or own_cpu
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
@@ -182,7 +201,7 @@ def run_process(argv: list[str], poll_s: float = 0.02) -> ProcessRun:
         if peak is None:  # gone before the first sample; ru_maxrss is in KiB on Linux
             peak = usage.ru_maxrss / 1024.0
         return ProcessRun(seconds, proc.returncode, peak, usage.ru_utime + usage.ru_stime,
-                          out.read(), err.read())
+                          out.read(), err.read(), own_cpu)
 
 
 class Stopwatch:
@@ -652,8 +671,13 @@ def format_table(report: dict[str, Any]) -> str:
             + (f" (as `run`: {shown[1]})" if "overhead_cli" in model else ""))
         cli = report.get("steady_state_cli") or {}
         if cli.get("cpu_bound_lines_per_s") and model.get("overhead_cli_cpu_floor") is not None:
+            worker = cli.get("worker_cpu_ms_per_line")
+            split = ("" if worker is None else
+                     f" (model's process {cli['cpu_ms_per_line'] - worker:.2f}, worker "
+                     f"{worker:.2f})")
             out.append(f"CPU per line: model only {model['cpu_ms_per_line']:.2f} ms, as `run` "
-                       f"{cli['cpu_ms_per_line']:.2f} ms; {report['machine']['usable_cores']} "
+                       f"{cli['cpu_ms_per_line']:.2f} ms{split}; "
+                       f"{report['machine']['usable_cores']} "
                        f"cores busy all the time give `run` at most "
                        f"{cli['cpu_bound_lines_per_s']:.0f} lines/s (overhead >= "
                        f"{100 * model['overhead_cli_cpu_floor']:.0f} %)")
@@ -839,10 +863,17 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
     extra_cpu = _median([r.cpu_seconds - w.cpu_seconds
                          for r, w in zip(children.repeated_runs, whole)])
     cpu_ms = 1000.0 * extra_cpu / extra_lines if extra_lines else 0.0
+    # Of that, the worker process's share (decoding, segmentation, cropping); the rest is the
+    # model's process (the model, batching, readings, writing).
+    worker_cpu = [r.children_cpu_seconds - w.children_cpu_seconds
+                  for r, w in zip(children.repeated_runs, whole)
+                  if r.children_cpu_seconds is not None and w.children_cpu_seconds is not None]
+    worker_ms = (1000.0 * _median(worker_cpu) / extra_lines
+                 if worker_cpu and extra_lines else None)
     report["steady_state_cli"] = {
         **_timing(f"median of (whole process on the input x{REPEATED_INPUT}) - (on the input "
                   "once), each pair run back to back", extra, extra_lines, extra_pages),
-        "lines": extra_lines, "cpu_ms_per_line": cpu_ms,
+        "lines": extra_lines, "cpu_ms_per_line": cpu_ms, "worker_cpu_ms_per_line": worker_ms,
         "cpu_bound_lines_per_s": cpu_bound_rate(cpu_ms, usable_cores())}
     # What a run pays beyond start-up and warm work: first-run effects, walking, journal, exit.
     report["whole_process"]["beyond_startup_and_steady_s"] = (

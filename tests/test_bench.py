@@ -101,6 +101,9 @@ def test_bench_report_on_generated_lines(tiny_model_dir, tmp_path, fake_tesserac
         assert "CPU per line" in result.output
     else:
         assert cli["cpu_bound_lines_per_s"] is None and model["overhead_cli_cpu_floor"] is None
+    # `run`'s worker process prepares the files: its share of that CPU is measured apart (on 16
+    # tiny lines the figure is noise; test_child_cpu_is_split_... checks the measurement).
+    assert "worker_cpu_ms_per_line" in cli
 
     tesseract = report["peers"]["tesseract"]
     assert tesseract["available"] is True
@@ -172,6 +175,20 @@ def test_child_peak_rss_is_that_child_only():
     small = bench.run_process([sys.executable, "-c", "pass"])
     assert big.returncode == small.returncode == 0
     assert big.peak_rss_mb >= 300 > small.peak_rss_mb
+
+
+def test_child_cpu_is_split_between_the_process_and_the_children_it_waited_for():
+    # A parent that idles while its child spins for 0.4 s of CPU, then itself spins for 0.2 s
+    # and stays 0.1 s more (several sampling periods) so its own CPU is seen before it exits.
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < {}: pass\n"
+    parent = ("import subprocess, sys, time\n"
+              f"subprocess.run([sys.executable, '-c', {spin.format(0.4)!r}], check=True)\n"
+              + spin.format(0.2) + "time.sleep(0.1)\n")
+    run = bench.run_process([sys.executable, "-c", parent])
+    assert run.returncode == 0
+    assert run.children_cpu_seconds == pytest.approx(run.cpu_seconds - run.own_cpu_seconds)
+    assert 0.35 <= run.children_cpu_seconds < run.cpu_seconds
+    assert 0.2 <= run.own_cpu_seconds < 0.35 + 0.2
 
 
 def test_missing_peers_are_reported_not_run(monkeypatch, tmp_path):
