@@ -12,7 +12,8 @@ from PIL import ImageFont
 
 from batch_ocr.charset import PRINTED_CHARSET, Charset
 from batch_ocr.train import fonts, prerender
-from batch_ocr.train.render import has_glyph, missing_chars, render_line, supported_chars
+from batch_ocr.train.render import (has_glyph, missing_chars, render_line, scan_bilevel,
+                                    supported_chars)
 from batch_ocr.train.shards import read_shard, write_shard
 from batch_ocr.train.text_gen import CATEGORIES, sample_text
 
@@ -166,6 +167,48 @@ def test_render_keeps_all_glyphs_horizontally():
         dark = np.flatnonzero(ink < paper - 0.35 * (paper - line.min()))
         assert dark.size
         assert dark[0] < 0.35 * line.shape[1] and dark[-1] > 0.65 * line.shape[1]
+
+
+def test_low_resolution_lines_are_dark_on_light_at_height():
+    rng = np.random.default_rng(12)
+    for _ in range(20):
+        text, _ = sample_text(rng)
+        line = render_line(text, SANS, rng, height=32, lowres=1.0)
+        assert line.shape[0] == 32 and line.shape[1] >= 1
+        assert np.median(line) > np.percentile(line, 2)
+
+
+def test_low_resolution_share_zero_draws_no_random_numbers():
+    # Shards rendered before the option existed must come out the same: at 0 the stream of
+    # random numbers (and so every later line of a shard) is untouched.
+    plain, with_option = np.random.default_rng(3), np.random.default_rng(3)
+    for _ in range(5):
+        text, _ = sample_text(plain)
+        sample_text(with_option)
+        assert np.array_equal(render_line(text, SANS, plain),
+                              render_line(text, SANS, with_option, lowres=0.0))
+    assert plain.random() == with_option.random()
+
+
+def test_scan_bilevel_thresholds_against_the_darkest_ink():
+    alpha = np.array([[0.0, 0.2, 0.45], [0.5, 0.8, 0.3]], dtype=np.float32)
+    # 0.5 of the darkest (0.8): 0.45 and 0.5 are ink, 0.3 is not.
+    assert scan_bilevel(alpha, 0.5).tolist() == [[0, 0, 1], [1, 1, 0]]
+
+
+@pytest.mark.parametrize("height", [7, 8])
+def test_fax_standard_rows_come_in_pairs_and_keep_the_height(height):
+    rng = np.random.default_rng(4)
+    alpha = rng.random((height, 12)).astype(np.float32)
+    scanned = scan_bilevel(alpha, 0.4, fax_standard=True)
+    assert scanned.shape == alpha.shape
+    assert set(np.unique(scanned)) <= {0.0, 1.0}
+    for row in range(0, height - 1, 2):
+        assert np.array_equal(scanned[row], scanned[row + 1])
+    # A thin horizontal stroke (one row of full ink) survives at half coverage, as on a fax.
+    stroke = np.zeros((height, 12), np.float32)
+    stroke[3] = 1.0
+    assert scan_bilevel(stroke, 0.4, fax_standard=True).any()
 
 
 def test_render_rejects_empty_text():

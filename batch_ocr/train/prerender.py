@@ -36,6 +36,7 @@ class ShardSpec:
     seed: int
     height: int
     max_chars: int
+    lowres: float = 0.0  # render_line's share of low-resolution bilevel lines
 
     @property
     def path(self) -> Path:
@@ -67,7 +68,7 @@ def render_shard(spec: ShardSpec, fonts: list[Path]) -> tuple[list[np.ndarray], 
     for _ in range(spec.lines):
         font_path = fonts[int(rng.integers(len(fonts)))]
         text, category = text_for_font(rng, font_path, spec.max_chars)
-        images.append(render_line(text, font_path, rng, spec.height))
+        images.append(render_line(text, font_path, rng, spec.height, spec.lowres))
         texts.append(text)
         categories.append(category)
     return images, texts, categories
@@ -82,7 +83,8 @@ def _make_shard(job: tuple[ShardSpec, list[Path]]) -> tuple[int, int, float]:
 
 
 def prerender(out_dir: Path, split: str, shards: int, lines_per_shard: int, seed: int, height: int = 32,
-              max_chars: int = 40, start: int = 0, workers: int = 1) -> list[Path]:
+              max_chars: int = 40, start: int = 0, workers: int = 1, lowres: float = 0.0
+              ) -> list[Path]:
     """Write shards start..start+shards-1 of `split` into `out_dir` (skipping those that exist) and
     return the paths of all of them."""
     if split not in SPLITS:
@@ -90,7 +92,7 @@ def prerender(out_dir: Path, split: str, shards: int, lines_per_shard: int, seed
     fonts = load_font_list(split)
     if not fonts:
         raise RuntimeError(f"no font of list {split!r} is installed (see jobs/install_fonts.sh)")
-    specs = [ShardSpec(Path(out_dir), split, i, lines_per_shard, seed, height, max_chars)
+    specs = [ShardSpec(Path(out_dir), split, i, lines_per_shard, seed, height, max_chars, lowres)
              for i in range(start, start + shards)]
     todo = [(spec, fonts) for spec in specs if not spec.path.exists()]
     log.info("%s: %d shards of %d lines, %d already there, %d fonts, %d workers", split, len(specs),
@@ -128,10 +130,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-chars", type=int, default=40)
     parser.add_argument("--start", type=int, default=0, help="index of the first shard")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--lowres", type=float, default=0.0,
+                        help="share of lines scanned bilevel at a low resolution (fax-like)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     prerender(args.out, args.split, args.shards, args.lines_per_shard, args.seed, args.height,
-              args.max_chars, args.start, args.workers)
+              args.max_chars, args.start, args.workers, args.lowres)
 
 
 if __name__ == "__main__":

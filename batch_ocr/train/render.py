@@ -20,6 +20,12 @@ from batch_ocr.charset import PRINTED_CHARSET
 # Codepoint that no sane font maps (unassigned in Unicode): it always renders as .notdef.
 _MISSING_PROBE = "\u0378"
 _FRAGMENT_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789gjpqyfhkltdb"
+# Font sizes (pixels, half open) of a low-resolution bilevel scan: 10-12 pt print on a fax or a
+# 75-100 dpi office scan. Capitals are then 7-12 pixels high, thresholded to black and white and
+# enlarged to the model height: blocky shapes that the main size range (16-120 px, where a bilevel
+# line is rare and its letters large) barely covers.
+_LOWRES_SIZES = (11, 18)
+_FAX_STANDARD = 0.3  # of low-resolution lines, those with rows at half resolution
 
 
 @functools.lru_cache(maxsize=4096)
@@ -152,15 +158,38 @@ def _mild_degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return image
 
 
+def scan_bilevel(alpha: np.ndarray, level: float, fax_standard: bool = False) -> np.ndarray:
+    """Ink coverage (float32, 0..1) as a bilevel scanner records it: ink where the coverage
+    exceeds `level` times the darkest pixel's (after a blur, thin strokes may never reach a fixed
+    level). `fax_standard`: rows are sampled at half the column resolution and each is printed
+    twice, as fax receivers do."""
+    height, width = alpha.shape
+    if fax_standard:
+        rows = cv2.resize(alpha, (width, (height + 1) // 2), interpolation=cv2.INTER_AREA)
+        alpha = np.repeat(rows, 2, axis=0)[:height]
+    return (alpha > level * float(alpha.max())).astype(np.float32)
+
+
 # ---------------------------------------------------------------------------------- public
 
-def render_line(text: str, font_path: Path, rng: np.random.Generator, height: int = 32) -> np.ndarray:
+def render_line(text: str, font_path: Path, rng: np.random.Generator, height: int = 32,
+                lowres: float = 0.0) -> np.ndarray:
     """uint8 (height, W) image of `text` in `font_path`: dark text on a light background, degraded
-    at random, cropped to the ink box plus random margins, and resized like inference crops."""
+    at random, cropped to the ink box plus random margins, and resized like inference crops.
+
+    `lowres`: the share of lines scanned bilevel at a low resolution (`_LOWRES_SIZES`). At 0 no
+    random number is drawn for it, so the shards rendered before it existed come out the same."""
     if not text:
         raise ValueError("cannot render an empty line")
-    # x-height of roughly 8..60 px before the resize, log-uniform so small print is common.
-    size = int(round(np.exp(rng.uniform(np.log(16), np.log(120)))))
+    low = lowres > 0 and rng.random() < lowres
+    # Fax "standard" mode samples columns at twice the resolution of rows (204 x 98 dpi), and
+    # receivers print each row twice: the letters' width is that of twice the size.
+    fax_standard = low and rng.random() < _FAX_STANDARD
+    if low:
+        size = int(rng.integers(*_LOWRES_SIZES)) * (2 if fax_standard else 1)
+    else:
+        # x-height of roughly 8..60 px before the resize, log-uniform so small print is common.
+        size = int(round(np.exp(rng.uniform(np.log(16), np.log(120)))))
     font = cached_font(str(font_path), size)
     ascent, descent = font.getmetrics()
     spacing = 0.0
@@ -259,9 +288,10 @@ def render_line(text: str, font_path: Path, rng: np.random.Generator, height: in
         length = max(3, int(size * rng.uniform(0.05, 0.15)) | 1)
         alpha = cv2.filter2D(alpha, -1, _motion_kernel(rng, length))
 
-    if rng.random() < 0.07:  # bilevel scan at full resolution: hard stroke edges, no grey
-        # Relative to the darkest ink: after a blur, thin strokes may never reach a fixed level.
-        alpha = (alpha > rng.uniform(0.3, 0.6) * float(alpha.max())).astype(np.float32)
+    if rng.random() < 0.07 or low:  # a bilevel scan: hard stroke edges, no grey
+        # At a few pixels a letter, strokes are mostly edge: a lower level keeps them.
+        level = rng.uniform(0.25, 0.5) if low else rng.uniform(0.3, 0.6)
+        alpha = scan_bilevel(alpha, level, fax_standard)
 
     if float(alpha.max()) < 0.5 * float(clean_alpha.max()):
         # Degradations that wash the text out entirely would teach the model to guess a label.
