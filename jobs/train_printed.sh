@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-work/data}
 RUN=${RUN:-work/runs/printed}
-# Three phases, then a fine-tune (below), as the shipped model was trained: 10 000 steps at a peak LR of 1e-3, then the same
+# Three phases, as the shipped model was trained: 10 000 steps at a peak LR of 1e-3, then the same
 # run resumed (weights and optimizer state) on a new cosine schedule to 21 500 at a peak of 5e-4,
 # then again to STEPS at a peak of 1e-3 (2.3e-4 where it resumes, 5e-5 at the end). Each export is
 # the best validation so far (the shipped one: step 29 000).
@@ -32,23 +32,8 @@ train "$FIRST_STEPS" 1e-3
 wait "$renderer"
 train "$SECOND_STEPS" 5e-4
 train "$STEPS" 1e-3
-# Fourth phase: a fine-tune of that export on its own shards (3 parts) and 40 000 low-resolution
-# bilevel lines (1 part: fax and 75-100 dpi office scans, `render_line(lowres=...)`), validated on
-# held-out fonts of which a quarter are low-resolution; the best validation is shipped.
-python -m batch_ocr.train.prerender --out "$DATA/printed_lowres" --split train --shards 20 --lines-per-shard 2000 --seed 11 --max-chars 40 --lowres 1.0 --workers 2
-python -m batch_ocr.train.prerender --out "$DATA/printed_val_mix" --split heldout --shards 1 --lines-per-shard 600 --seed 111 --lowres 0.25
-python -m batch_ocr.train.prerender --out "$DATA/printed_test_lowres" --split heldout --shards 1 --lines-per-shard 1000 --seed 212 --lowres 1.0
-FINE_STEPS=${FINE_STEPS:-5000}
-batch-ocr train --run-dir "$RUN-lowres" --data "synth:$DATA/printed_train*3" --data "synth:$DATA/printed_lowres*1" \
-  --val "synth:$DATA/printed_val_mix" --val-count 600 --export "$RUN-lowres/export" --name printed \
-  --charset printed --height 32 --steps "$FINE_STEPS" --lr 2.5e-4 --warmup-steps 200 --max-chars 40 \
-  --eval-every 500 --seed 3 --init-from "$RUN/export" \
-  --describe "fine-tune of the step-$STEPS export: 3 parts its own 300 000 training lines, 1 part 40 000 low-resolution bilevel lines (20 shards x 2000, seed 11, prerender --lowres 1.0); validation: 600 lines in the 10 held-out fonts, a quarter of them low-resolution (seed 111)"
-RUN="$RUN-lowres"
 python -m batch_ocr.train.export_eval_set "$DATA/printed_test" "$RUN/test_set"
 batch-ocr eval "$RUN/test_set/labels.csv" --model "$RUN/export" --segment line -o "$RUN/test_eval.json"
-python -m batch_ocr.train.export_eval_set "$DATA/printed_test_lowres" "$RUN/lowres_test_set"
-batch-ocr eval "$RUN/lowres_test_set/labels.csv" --model "$RUN/export" --segment line -o "$RUN/lowres_eval.json"
 # The clean end of the range: held-out fonts at native resolution, mild effects only.
 python -m batch_ocr.train.clean_set "$DATA/clean_test" --lines 500 --seed 303
 batch-ocr eval "$DATA/clean_test/labels.csv" --model "$RUN/export" --segment line -o "$RUN/clean_eval.json"
