@@ -17,10 +17,10 @@ Four views of the same inputs, each timed as the median of `--repeat` runs:
 either steady state is the pipeline's overhead. `--against` runs Tesseract or RapidOCR on the same
 files in the same run, interleaved with ours, so machine load hits both alike.
 
-CPU per line, for the model alone and for `run`'s steady state (both of its processes), says how
-much of the overhead is the cores' limit: work of C ms of CPU a line runs at most at cores x 1000 / C
-lines/s however well the stages overlap, so the model's rate against that bound is the least
-overhead `run` can have on this machine.
+CPU per line, for the model alone and for `run`'s steady state (both of its processes, and the
+worker's share apart), says how much of the overhead is the cores' limit: work of C ms of CPU a
+line runs at most at cores x 1000 / C lines/s however well the stages overlap, so the model's rate
+against that bound is the least overhead `run` can have on this machine.
 
 Rates count *lines*: the line regions segmentation finds (what the recogniser reads), the same
 number for every view and peer, so ratios compare the same work.

@@ -11,7 +11,7 @@ import pytest
 from PIL import ImageFont
 
 from batch_ocr.charset import PRINTED_CHARSET, Charset
-from batch_ocr.train import fonts, prerender
+from batch_ocr.train import fonts, prerender, render
 from batch_ocr.train.render import (has_glyph, missing_chars, render_line, scan_bilevel,
                                     supported_chars)
 from batch_ocr.train.shards import read_shard, write_shard
@@ -169,13 +169,27 @@ def test_render_keeps_all_glyphs_horizontally():
         assert dark[0] < 0.35 * line.shape[1] and dark[-1] > 0.65 * line.shape[1]
 
 
-def test_low_resolution_lines_are_dark_on_light_at_height():
+def test_low_resolution_lines_are_small_bilevel_renders_at_height(monkeypatch):
+    sizes, scans = [], []
+    cached_font = render.cached_font
+    monkeypatch.setattr(render, "cached_font",
+                        lambda path, size: sizes.append(size) or cached_font(path, size))
+    scan = render.scan_bilevel
+    monkeypatch.setattr(render, "scan_bilevel",
+                        lambda alpha, level, fax: scans.append(fax) or scan(alpha, level, fax))
     rng = np.random.default_rng(12)
-    for _ in range(20):
+    for _ in range(40):
         text, _ = sample_text(rng)
         line = render_line(text, SANS, rng, height=32, lowres=1.0)
         assert line.shape[0] == 32 and line.shape[1] >= 1
         assert np.median(line) > np.percentile(line, 2)
+    # Every line is scanned bilevel from a small font; fax standard mode (some of them) renders
+    # at twice the size, since its columns keep the full resolution.
+    low, high = render._LOWRES_SIZES
+    assert len(scans) == 40 and 0 < sum(scans) < 40
+    assert all(low <= size < high or (2 * low <= size < 2 * high and size % 2 == 0)
+               for size in sizes)
+    assert sum(size >= high for size in sizes) == sum(scans)
 
 
 def test_low_resolution_share_zero_draws_no_random_numbers():
