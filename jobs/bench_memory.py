@@ -12,8 +12,8 @@ each figure belongs to exactly one run (the main process: the worker processes t
 pages are its children and stay small). With --pages, the INPUT is a folder of symbolic links to
 DIR's images, each image that many times over in a shuffled order (so that the job's chunks of
 pages differ, as new pages' would; the same pages in the same order again would repeat the
-first chunks' batches exactly), read with the default segmentation. Prints one JSON document. Flat memory means the peak at
-the largest N is close to the peak at the smallest (the job streams files through bounded
+first chunks' batches exactly), read with the default segmentation. Prints one JSON document.
+Flat memory means the peak at the largest N is close to the peak at the smallest (the job streams files through bounded
 chunks; only names and journal offsets grow with N, about a hundred bytes per file).
 
 A benchmark, not a test: it runs the model over thousands of images and takes minutes on a CPU.
@@ -33,7 +33,6 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
 WORDS = ["invoice", "total", "paid", "due", "ref", "box", "item", "net", "tax", "date"]
 
 
@@ -51,9 +50,11 @@ def make_lines(folder: Path, count: int) -> None:
 
 
 def link_pages(source: Path, folder: Path, times: int, seed: int = 5) -> None:
-    """`folder` with `times` symbolic links to every image under `source`, in a shuffled order."""
-    images = sorted(Path(root) / name for root, _, names in os.walk(source, followlinks=True)
-                    for name in names if Path(name).suffix.lower() in IMAGE_SUFFIXES)
+    """`folder` with `times` symbolic links to every image under `source` (the files `run` reads
+    there), in a shuffled order."""
+    from batch_ocr.walk import list_inputs
+
+    images = [Path(item.path) for item in list_inputs([str(source)])]
     order = [image for _ in range(times) for image in images]
     random.Random(seed).shuffle(order)
     folder.mkdir(parents=True)
