@@ -103,6 +103,34 @@ def crashing_serve(requests, replies, segment, height, max_pixels, fingerprint=N
     prepare._serve(requests, replies, segment, height, max_pixels, fingerprint, current)
 
 
+class _CountedRequests:
+    """A worker's request queue that appends the size of each message it hands out to a file."""
+
+    def __init__(self, requests, log: str):
+        self._requests, self._log = requests, log
+
+    def get(self):
+        message = self._requests.get()
+        with open(self._log, "a", encoding="utf-8") as out:
+            out.write(f"{0 if message is None else len(message)}\n")
+        return message
+
+    def empty(self) -> bool:
+        return self._requests.empty()
+
+
+def counting_serve(requests, replies, segment, height, max_pixels, fingerprint=None,
+                   current=None):
+    """prepare._serve that logs the number of files in each request message it receives to the
+    file named by $REQUEST_LOG (inherited by a forked or a spawned worker alike)."""
+    import os
+
+    from batch_ocr import prepare
+
+    prepare._serve(_CountedRequests(requests, os.environ["REQUEST_LOG"]), replies, segment,
+                   height, max_pixels, fingerprint, current)
+
+
 def main(argv: list[str]) -> int:
     from batch_ocr import job, writers
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from job_helper import crashing_serve, make_line_images
+from job_helper import counting_serve, crashing_serve, make_line_images
 from PIL import Image
 
 from batch_ocr import images, prepare, tf_setup
@@ -89,6 +89,22 @@ def test_the_worker_leaves_a_page_it_cannot_segment_and_the_rest_to_the_job(tmp_
     got = prepare._prepare_pages(InputFile("broken.tif", str(broken)), "line", 32, 10_000_000)
     assert got.kind == ERROR and got.error == "cannot decode image: truncated TIFF (page 2)"
     assert [number for number, *_ in got.pages] == [0, 1] and got.rest_from is None
+
+
+def test_requests_reach_the_worker_a_list_at_a_time(tmp_path, monkeypatch):
+    # A message per file cost the worker a tenth of a one-line crop's time; each top-up is one
+    # list. 40 files: the first 32 (IN_FLIGHT) in one message, the rest as replies come back.
+    items = _items(make_line_images(tmp_path, 40))
+    log = tmp_path / "messages.txt"
+    monkeypatch.setenv("REQUEST_LOG", str(log))
+    worker = PrepWorker(items, "line", 32, 10_000_000, serve=counting_serve)
+    try:
+        results = [worker.take(item) for item in items]
+    finally:
+        worker.close()
+    assert [r.kind for r in results] == [PAGES] * 40
+    sizes = [int(line) for line in log.read_text(encoding="utf-8").split()]
+    assert sum(sizes) == 40 and sizes[0] == prepare.IN_FLIGHT and len(sizes) <= 9
 
 
 def test_a_crash_costs_one_file_and_a_new_worker_goes_on(tmp_path):
