@@ -81,13 +81,13 @@ def _ctc_chars(tokens: np.ndarray, probs: np.ndarray, length: int, charset: Char
     frame probability among the frames that emitted it."""
     out: list[CharConfidence] = []
     previous = -1
-    for token, prob in zip(tokens[:length], probs[:length]):
-        token = int(token)
+    # Lists of Python numbers: iterating the arrays would make a NumPy scalar of every frame.
+    for token, prob in zip(tokens[:length].tolist(), probs[:length].tolist()):
         if token >= NUM_SPECIAL:
             if token != previous:
-                out.append(CharConfidence(charset.chars[token - NUM_SPECIAL], float(prob)))
+                out.append(CharConfidence(charset.chars[token - NUM_SPECIAL], prob))
             elif out:
-                out[-1].confidence = max(out[-1].confidence, float(prob))
+                out[-1].confidence = max(out[-1].confidence, prob)
         previous = token
     return out
 
@@ -165,13 +165,12 @@ class CropReader:
         cannot loop, stands in; the disagreement halves the confidence either way."""
         chars: list[CharConfidence] = []
         eos_prob = 0.0  # a sequence cut at the length cap never said it was complete
-        for token, prob in zip(tokens, probs):
-            token = int(token)
+        for token, prob in zip(tokens.tolist(), probs.tolist()):
             if token == EOS:
-                eos_prob = float(prob)
+                eos_prob = prob
                 break
             if token >= NUM_SPECIAL:
-                chars.append(CharConfidence(self.charset.chars[token - NUM_SPECIAL], float(prob)))
+                chars.append(CharConfidence(self.charset.chars[token - NUM_SPECIAL], prob))
         ctc_chars = _ctc_chars(ctc_tokens, ctc_probs, ctc_length, self.charset)
         ctc_text = "".join(c.char for c in ctc_chars)
         agrees = ctc_text == "".join(c.char for c in chars)
