@@ -10,7 +10,7 @@ import click
 @click.option("--run-dir", required=True, type=click.Path(file_okay=False),
               help="Checkpoints and train.log live here; the same command resumes from it.")
 @click.option("--data", "data", multiple=True, required=True,
-              help="Data source: synth:DIR, labelled:DIR or digits[:SPLIT]; append *W to weight a mix.")
+              help="Data source: synth:DIR, labelled:DIR or digits[:SPLIT[@FILE]]; append *W to weight a mix.")
 @click.option("--val", default=None, help="Fixed validation set (same spec forms), checked every --eval-every steps.")
 @click.option("--val-count", default=500, show_default=True)
 @click.option("--export", "export_dir", type=click.Path(file_okay=False), default=None,

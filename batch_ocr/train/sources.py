@@ -3,7 +3,8 @@
 A source yields (uint8 crop at the model height, dark text on light; text) pairs forever. Specs on
 the command line: `synth:DIR` (pre-rendered shards, re-scanned so a renderer can keep adding),
 `labelled:DIR` (a user's crops with DIR/labels.csv, columns file,text), `digits[:SPLIT[@FILE]]`
-(MNIST digit strings composed on the fly, from the package's digits or FILE: train.digits).
+(MNIST digit strings composed on the fly from the digits shipped in the package, or from FILE:
+see batch_ocr.train.digits).
 `SPEC*W` gives a mixing weight W.
 """
 from __future__ import annotations
