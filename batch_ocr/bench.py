@@ -366,7 +366,8 @@ def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
     from batch_ocr.job import PAGES_PER_CHUNK
     from batch_ocr.recognizer import join_pieces
     from batch_ocr.records import STATUS_EMPTY, STATUS_ERROR, STATUS_OK, FileResult, PageResult
-    from batch_ocr.segment import find_lines
+    from batch_ocr.rules import erase_rules
+    from batch_ocr.segment import find_layout
     from batch_ocr.writers import write_csv
 
     watch = Stopwatch()
@@ -383,13 +384,15 @@ def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
     def flush() -> None:
         nonlocal warmed
         with watch.stage("segment"):
-            layouts = [find_lines(page.gray, segment) for _, page in pending]
+            layouts = [find_layout(page.gray, segment) for _, page in pending]
         with watch.stage("crop"):
             crops, owners = [], []
-            for index, ((_, page), regions) in enumerate(zip(pending, layouts)):
-                for line_index, region in enumerate(regions):
+            for index, ((_, page), layout) in enumerate(zip(pending, layouts)):
+                source = page.gray if layout.rules is None else erase_rules(page.gray,
+                                                                            layout.rules)
+                for line_index, region in enumerate(layout.lines):
                     for piece in region.pieces:
-                        crops.append(prepare_crop(page.gray, piece, recognizer.height))
+                        crops.append(prepare_crop(source, piece, recognizer.height))
                         owners.append((index, line_index))
         with watch.stage("batch"):
             widths = [c.shape[1] for c in crops]
@@ -421,7 +424,8 @@ def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
             grouped: dict[tuple[int, int], list] = {}
             for owner, reading in zip(owners, readings):
                 grouped.setdefault(owner, []).append(reading)
-            for index, ((name, page), regions) in enumerate(zip(pending, layouts)):
+            for index, ((name, page), layout) in enumerate(zip(pending, layouts)):
+                regions = layout.lines
                 lines = []
                 for line_index, region in enumerate(regions):
                     pieces = grouped.get((index, line_index), [])
@@ -880,7 +884,7 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
         report["whole_process"]["seconds"] - report["startup"]["seconds"]
         - report["steady_state"]["seconds"])
     report["stages"] = {
-        "command": "one instrumented pass: images.read_pages, segment.find_lines, "
+        "command": "one instrumented pass: images.read_pages, segment.find_layout, "
                    "batching.prepare_crop, plan_batches + to_model_input, encoder, decode - "
                    "encoder, readings + join, writers.write_csv",
         "seconds": profile.seconds, "total_s": sum(profile.seconds.values()),

@@ -7,7 +7,9 @@ components, so the same rules hold from 8 px to 80 px x-height. The stages:
 2. Components are sorted into *specks* (dropped), *marks* (dots, accents, punctuation: attached to
    a nearby line but never start one), *letters* and *non-text*: oversize or solid components
    (pictures, bars, rules) and everything inside a picture area (mid-tone regions, or the box of a
-   large picture component) is dropped.
+   large picture component) is dropped. On pages, ruling lines that touch letters (table borders,
+   form underlines through descenders) are first taken out of the ink (`rules.py`), so those
+   letters are components of their own; `find_layout` hands the rules on for the crops.
 3. Skew: the angle (up to +-15 degrees, `deskew.skew_angle`) that stacks letter centres into the
    fullest rows. Beyond `_ROTATE_MIN_DEG` the ink mask is rotated level and layout runs in that
    deskewed frame (boxes are mapped back; see deskew.py for the crop contract); smaller tilts are
@@ -38,9 +40,11 @@ from batch_ocr.deskew import (MAX_SKEW_DEG, DeskewTransform, box_to_original, de
                               deskew_transform, hull_box, points_to_original, rotate_image,
                               skew_angle)
 from batch_ocr.records import Box, LineRegion
+from batch_ocr.rules import Rules, find_rules, rule_candidates, without_rules
 from batch_ocr.stats import median
 
-__all__ = ["MAX_PIECE_ASPECT", "MODES", "binarise", "find_lines", "letter_centres"]
+__all__ = ["MAX_PIECE_ASPECT", "MODES", "Layout", "binarise", "find_layout", "find_lines",
+           "letter_centres"]
 
 # The widest piece (width / ink height) the recogniser reads reliably. Its training lines are
 # mostly 5..30 characters (at most 40) and it reads 11-30 characters best (clean held-out lines:
@@ -116,6 +120,15 @@ class _Line:
     initial: int | None = None  # a drop capital: the line's first piece, not part of its band
 
 
+@dataclass
+class Layout:
+    """What `find_layout` found: the lines, and the ruling lines to paint out of the page before
+    its crops are cut (`rules.erase_rules`; None when the page has none)."""
+
+    lines: list[LineRegion]
+    rules: Rules | None = None
+
+
 def find_lines(gray: np.ndarray, mode: str = "auto") -> list[LineRegion]:
     """Text lines of a uint8 (H, W) image in reading order, each with its pieces left to right.
 
@@ -126,31 +139,59 @@ def find_lines(gray: np.ndarray, mode: str = "auto") -> list[LineRegion]:
     of the level line box turned back, and its pieces follow the contract of deskew.py (crop them
     with `deskew.deskewed_crops`). A blank image gives [].
     """
+    return find_layout(gray, mode).lines
+
+
+def find_layout(gray: np.ndarray, mode: str = "auto") -> Layout:
+    """`find_lines`, with the page's ruling lines (table borders, underlines) where layout
+    analysis ran and found some: letters touching a rule are letters again, and the crops must
+    be cut from the page with the rules painted out (`rules.erase_rules`). One-line images keep
+    theirs: the recogniser was trained on crops with underlines."""
     if mode not in MODES:
         raise ValueError(f"segment mode must be one of {', '.join(MODES)}, not {mode!r}")
     gray = as_gray(gray)
     page = flatten(gray)
     if page is None:
-        return []
+        return Layout([])
     comps = _components(page.ink)
     text_height = _text_height(comps)
     if text_height is None:
-        return []
+        return Layout([])
     if mode == "line" or (mode == "auto" and gray.shape[0] <= _SINGLE_LINE_HEIGHT * text_height):
-        return _single_line(comps, text_height, whole_crop=True)
+        return Layout(_single_line(comps, text_height, whole_crop=True))
     if mode == "auto":
         # A crop with margins whose letters lie in one line's band: the layout pass below would
         # find that line alone and end in the same reading, at twice the cost of the crop's
         # segmentation (bench lines: 1.10 against 0.60 ms).
         classified = _classify(comps, text_height)
         if _letters_band(comps, classified[0]) <= _SINGLE_LINE_HEIGHT * text_height:
-            return _single_line(comps, text_height, classified=classified)
-    lines = _tilted_page_lines(page, comps, text_height)
-    if lines is None:
+            return Layout(_single_line(comps, text_height, classified=classified))
+    tilted = _tilted_page_lines(page, comps, text_height)
+    if tilted is not None:
+        lines, rules = tilted
+    else:
+        rules = _rules(comps, page.ink, text_height)
+        if rules is not None:
+            comps = _components(without_rules(page.ink, rules))
+            text_height = _text_height(comps)
+            if text_height is None:  # nothing but rules
+                return Layout([], rules)
         lines = _page_lines(comps, text_height, _non_text(page, comps, text_height))
     if mode == "auto" and len(lines) <= 1:
-        return _single_line(comps, text_height)
-    return lines
+        return Layout(_single_line(comps, text_height), rules)
+    return Layout(lines, rules)
+
+
+def _rules(comps: _Components, ink: np.ndarray, text_height: float, level: bool = False
+           ) -> Rules | None:
+    """The page's rules (`rules.find_rules`); `level`: the page is known to lie level (turned
+    so), else its rules are looked for at the text's own slight tilt."""
+    candidates = rule_candidates(comps.width, comps.height, comps.area, text_height)
+    if candidates.size == 0:
+        return None
+    slope = 0.0 if level else _skew_slope(_classify(comps, text_height)[0], comps, text_height)
+    boxes = np.stack([comps.x0, comps.y0, comps.x1, comps.y1], axis=1)
+    return find_rules(ink, text_height, comps.labels, boxes, candidates, slope)
 
 
 def letter_centres(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
@@ -169,8 +210,9 @@ def letter_centres(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | N
 
 
 def _tilted_page_lines(page: Flattened, comps: _Components, text_height: float
-                       ) -> list[LineRegion] | None:
-    """Layout in the deskewed frame for a page tilted beyond `_ROTATE_MIN_DEG`, else None."""
+                       ) -> tuple[list[LineRegion], Rules | None] | None:
+    """Layout in the deskewed frame for a page tilted beyond `_ROTATE_MIN_DEG`, with the rules
+    found there mapped back onto the page; else None."""
     letters, _ = _classify(comps, text_height)
     if letters.size < _MIN_SKEW_LETTERS:
         return None
@@ -188,8 +230,15 @@ def _tilted_page_lines(page: Flattened, comps: _Components, text_height: float
     level_height = _text_height(level_comps)
     if level_height is None:
         return None
+    rules = _rules(level_comps, level.ink, level_height, level=True)
+    if rules is not None:
+        level_comps = _components(without_rules(level.ink, rules))
+        level_height = _text_height(level_comps)
+        rules = rules.to_original(transform.inverse, page.flat.shape)
+        if level_height is None:  # nothing but rules
+            return [], rules
     non_text = _non_text(level, level_comps, level_height)
-    return _page_lines(level_comps, level_height, non_text, transform)
+    return _page_lines(level_comps, level_height, non_text, transform), rules
 def _components(ink: np.ndarray) -> _Components:
     # Block-based labelling (BBDT): with one OpenCV thread, as in the worker process, it labels a
     # page in 6.6 ms where the default (Spaghetti) takes 10.3, a line crop in 56 us instead of

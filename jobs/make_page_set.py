@@ -1,13 +1,15 @@
 """Dev page set for layout analysis: whole pages rendered from text, with scan effects and truth.
 
     python jobs/make_page_set.py OUT_DIR [--pages 40] [--seed 7] [--fonts heldout]
-                                 [--text-file PROSE.txt ...]
+                                 [--text-file PROSE.txt ...] [--layouts letter,flyer,book,memo]
 
 Writes OUT_DIR/NAME.png or NAME.jpg (some colour, yellowed) and OUT_DIR/NAME.txt: the page's
 lines in reading order (column by column, top to bottom), one per line, as `batch-ocr eval
 --pages OUT_DIR` and `batch_ocr.page_eval.evaluate_pages` expect. Layouts: a letter (one column),
 a two-column flyer under a full-width title and rule, a book page with a drop capital and a
-picture, a typewritten memo with mixed sizes. Effects: skew up to +-15 degrees, blur, noise,
+picture, a typewritten memo with mixed sizes; and, only when asked for (`--layouts form`), a form:
+an underlined heading and fields whose rules run through their descenders, and a ruled table
+whose cells' text sometimes rests on the cell border (truth: a row's cells joined by spaces). Effects: skew up to +-15 degrees, blur, noise,
 JPEG, yellowed or textured paper, uneven light, bleed-through from the back of the sheet.
 A drop capital's truth is its word, whole ("Once", not "O nce"). Text comes from the training
 sampler (sentences mixed with prices, codes, dates, accented and rare characters: a stress test) or,
@@ -146,15 +148,85 @@ def _rule(page: Page, x0: int, x1: int, thickness: int = 3) -> None:
     page.y += thickness + 25
 
 
-def _title(page: Page, rng: np.random.Generator, font_path: Path, size: int, x: int) -> None:
-    words = _words(rng, font_path, int(rng.integers(2, 5)))
-    text = " ".join(words).strip()
-    font = ImageFont.truetype(str(font_path), size)
+def _title_text(rng: np.random.Generator, font_path: Path, font: ImageFont.FreeTypeFont) -> str:
+    text = " ".join(_words(rng, font_path, int(rng.integers(2, 5)))).strip()
     while font.getlength(text) > PAGE_SIZE[0] - 2 * MARGIN and " " in text:
         text = text.rsplit(" ", 1)[0]
+    return text
+
+
+def _title(page: Page, rng: np.random.Generator, font_path: Path, size: int, x: int) -> None:
+    font = ImageFont.truetype(str(font_path), size)
+    text = _title_text(rng, font_path, font)
     ImageDraw.Draw(page.image).text((x, page.y), text, font=font, fill=0)
     page.lines.append(text)
     page.y += int(size * 1.5)
+
+
+def _underlined(page: Page, font: ImageFont.FreeTypeFont, x: int, text: str, rng: np.random.Generator,
+                rule_to: int | None = None) -> None:
+    """`text` on a rule that runs through its descenders (as a typed form field or an underlined
+    heading is printed): the rule touches the letters, so they share one ink component with it."""
+    draw = ImageDraw.Draw(page.image)
+    ascent, descent = font.getmetrics()
+    draw.text((x, page.y), text, font=font, fill=0)
+    rule_y = page.y + ascent + int(descent * rng.uniform(0.15, 0.6))
+    end = rule_to if rule_to is not None else x + int(font.getlength(text)) + int(rng.integers(0, 60))
+    draw.rectangle([x - int(rng.integers(0, 15)), rule_y, end, rule_y + int(rng.integers(1, 4)) - 1],
+                   fill=0)
+    page.lines.append(text)
+    page.y += int((ascent + descent) * rng.uniform(1.8, 2.4))
+
+
+def _cell_text(rng: np.random.Generator, font_path: Path, column: int) -> str:
+    """What a table cell holds: a few words in the first column, then counts, prices and codes."""
+    if column == 0:
+        return " ".join(_words(rng, font_path, int(rng.integers(1, 4))))
+    kind = int(rng.integers(3))
+    if kind == 0:
+        return str(int(rng.integers(1, 5000)))
+    if kind == 1:
+        return f"{rng.choice(['$', '', 'EUR '])}{rng.uniform(0.05, 9999):,.2f}".strip()
+    return "".join(rng.choice(list("ABCDEFGHJKLMNPRSTUVWXYZ0123456789"), int(rng.integers(4, 9))))
+
+
+def _table(page: Page, rng: np.random.Generator, font_path: Path, size: int, x: int, width: int
+           ) -> None:
+    """A ruled table: a full grid of 1-3 px lines; in some rows the text sits on the cell's lower
+    border. Truth: one line per row, the cells joined by spaces (as a reader reads a table)."""
+    font = ImageFont.truetype(str(font_path), size)
+    draw = ImageDraw.Draw(page.image)
+    columns = int(rng.integers(3, 5))
+    shares = rng.uniform(1.0, 2.0, columns)
+    shares[0] += 1.5  # the description column is the widest
+    edges = [x] + [x + int(width * s) for s in np.cumsum(shares) / shares.sum()]
+    ascent, descent = font.getmetrics()
+    row_height = int((ascent + descent) * rng.uniform(1.4, 2.0))
+    thickness = int(rng.integers(1, 4))
+    top = page.y
+    rows = int(rng.integers(4, 9))
+    for row in range(rows):
+        cells = []
+        for column in range(columns):
+            text = _cell_text(rng, font_path, column)
+            while text and font.getlength(text) > edges[column + 1] - edges[column] - 20:
+                text = text[:-1].rstrip()
+            if text and not missing_chars(font_path, text):
+                cells.append(text)
+                # Most cells centre their text; some rest it on the lower border.
+                on_rule = rng.random() < 0.3
+                y = (top + (row + 1) * row_height - ascent - int(descent * 0.3) if on_rule
+                     else top + row * row_height + (row_height - ascent - descent) // 2)
+                draw.text((edges[column] + int(rng.integers(6, 14)), y), text, font=font, fill=0)
+        if cells:
+            page.lines.append(" ".join(cells))
+    bottom = top + rows * row_height
+    for row in range(rows + 1):
+        y = top + row * row_height
+        draw.rectangle([edges[0], y, edges[-1], y + thickness - 1], fill=0)
+    for edge in edges:
+        draw.rectangle([edge, top, edge + thickness - 1, bottom + thickness - 1], fill=0)
+    page.y = bottom + 2 * row_height
 
 
 def render_page(rng: np.random.Generator, fonts: list[Path], layout: str) -> Page:
@@ -183,6 +255,18 @@ def render_page(rng: np.random.Generator, fonts: list[Path], layout: str) -> Pag
                 _picture(page, rng, x, column, int(rng.integers(200, 380)))
             while page.y < PAGE_SIZE[1] - MARGIN - 4 * body:
                 _paragraph(page, rng, font, body, x, column, int(rng.integers(25, 60)))
+    elif layout == "form":
+        font_obj = ImageFont.truetype(str(font), int(body * 1.5))
+        _underlined(page, font_obj, MARGIN, _title_text(rng, font, font_obj), rng)
+        field_font = ImageFont.truetype(str(font), body)
+        for _ in range(int(rng.integers(2, 5))):
+            label = " ".join(_words(rng, font, int(rng.integers(1, 3)))).rstrip(".,;:") + ":"
+            value = " ".join(_words(rng, font, int(rng.integers(1, 4))))
+            _underlined(page, field_font, MARGIN, f"{label} {value}", rng,
+                        rule_to=MARGIN + int(width * rng.uniform(0.6, 1.0)))
+        _table(page, rng, font, body, MARGIN, width)
+        if page.y < PAGE_SIZE[1] - MARGIN - 6 * body:
+            _paragraph(page, rng, font, body, MARGIN, width, int(rng.integers(15, 40)))
     else:  # book
         _paragraph(page, rng, font, body, MARGIN, width, int(rng.integers(50, 90)), drop_cap=True)
         picture_width = int(width * rng.uniform(0.4, 0.8))
@@ -231,6 +315,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--fonts", default="heldout", help="font list: heldout (dev) or train")
     parser.add_argument("--max-skew", type=float, default=15.0)
+    parser.add_argument("--layouts", default="letter,flyer,book,memo",
+                        help="comma-separated, taken in turn: letter, flyer, book, memo, form "
+                             "(underlined heading and fields, a ruled table)")
     parser.add_argument("--text-file", action="append", default=[],
                         help="plain-text prose to set the pages in (repeatable)")
     args = parser.parse_args()
@@ -244,7 +331,7 @@ def main() -> None:
         parser.error(f"no font of list {args.fonts!r} is installed (jobs/install_fonts.sh)")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
-    layouts = ["letter", "flyer", "book", "memo"]
+    layouts = args.layouts.split(",")
     for index in range(args.pages):
         layout = layouts[index % len(layouts)]
         page = render_page(rng, fonts, layout)

@@ -1,0 +1,233 @@
+"""Ruling lines (table grids, underlined form fields and headings, frames): found in a page's ink
+mask, taken out of the layout and painted out of the page the crops are cut from.
+
+Without this a letter that touches a rule (a descender on a form's underline, a figure resting on
+a cell border) shares one ink component with it, the component is too large to be a letter, and
+the letter is dropped with the rule; and a cell border inside a line's box is read as "|".
+
+A horizontal rule is a run of ink at least `_MIN_RUN` text heights long, on average at most
+`_MAX_THICKNESS` text heights thick and `_MIN_ELONGATION` times longer than thick, touching
+something (letters, other rules) and with paper along one side. Upright rules meet a horizontal
+one (a table's) or are `_LONE_UPRIGHT` text heights long (between columns). That is longer than
+any stroke of a letter at the page's text size (an em dash is about 1.4 text heights), thinner
+than a line of merged bold letters, and not the texture of a photo. Runs are found by a
+morphological opening with a one-pixel-thin bar, which keeps a crossing letter stroke out of the
+rule, inside the box of each component long enough to hold one: most pages have none and pay
+nothing. Rules must lie within about a degree of level or upright: pages tilted by more than
+`segment._ROTATE_MIN_DEG` are searched in their deskewed frame.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+_MIN_RUN = 6.0  # text heights, a horizontal rule (a photo's texture has straight runs of 4)
+_MIN_UPRIGHT = 3.0  # text heights, an upright rule that meets a horizontal one (a table's)
+_LONE_UPRIGHT = 8.0  # text heights, an upright rule meeting no horizontal one
+_MAX_THICKNESS = 0.5  # text heights, mean over the rule's length
+_MIN_ELONGATION = 20.0  # a horizontal rule is at least this many times longer than thick
+_SIDE_BAND = 0.5  # text heights: the band along each side of a rule ...
+_SIDE_INK = 0.25  # ... of which at most this share is ink on one side at least
+_BLOB_FILL = 0.3  # a component whose box is more ink than this is a blob (a photo), no rule
+_LEVEL_SLOPE = np.tan(np.radians(0.3))  # flatter lines are searched as they lie
+_EDGE = 1  # pixels beside a rule also cleared: the grey fringe a scan or anti-aliasing leaves
+
+
+@dataclass
+class Rules:
+    """Where the rules of a page lie: bool masks (H, W), fringe included."""
+
+    horizontal: np.ndarray
+    vertical: np.ndarray
+    thickness: int  # the thickest rule's mean thickness in pixels, fringe included
+
+    @property
+    def any(self) -> np.ndarray:
+        return self.horizontal | self.vertical
+
+    def to_original(self, inverse: np.ndarray, shape: tuple[int, int]) -> Rules:
+        """These masks, found in a deskewed frame, mapped back by the affine `inverse` onto an
+        image of `shape` (height, width)."""
+        size = (shape[1], shape[0])
+        return Rules(_warp(self.horizontal, inverse, size), _warp(self.vertical, inverse, size),
+                     self.thickness)
+
+
+@dataclass
+class _Runs:
+    """Thin runs of ink along one axis, labelled (0 elsewhere); per label (index 0 is the
+    background's): length along the axis, mean thickness, extent across the axis and box."""
+
+    labels: np.ndarray
+    length: np.ndarray
+    thickness: np.ndarray
+    across: np.ndarray
+    boxes: np.ndarray  # (x, y, width, height)
+    axis: int  # 1: horizontal, 0: upright
+
+
+def rule_candidates(widths: np.ndarray, heights: np.ndarray, area: np.ndarray,
+                    text_height: float) -> np.ndarray:
+    """Indices of the ink components that may hold a rule: long enough, and not a blob."""
+    long = (widths >= _MIN_RUN * text_height) | (heights >= _MIN_UPRIGHT * text_height)
+    return np.flatnonzero(long & (area <= _BLOB_FILL * widths * heights))
+
+
+def find_rules(ink: np.ndarray, text_height: float, labels: np.ndarray, boxes: np.ndarray,
+               candidates: np.ndarray, slope: float = 0.0) -> Rules | None:
+    """The rules in a bool ink mask whose letters are `text_height` pixels high, or None.
+    `labels`: the mask's connected components (OpenCV labels), `boxes` their (x0, y0, x1, y1)
+    (row i is label i+1); only the `candidates` among them are searched, each in its own box.
+    `slope`: the text lines' dy/dx; a scan tilted by a degree or two tilts its rules as much,
+    and each box is turned level for the search (a tilted thin rule has no long level run)."""
+    height, width = ink.shape
+    horizontal = np.zeros(ink.shape, dtype=bool)
+    vertical = np.zeros(ink.shape, dtype=bool)
+    thickest = 0.0
+    band = max(1, round(_SIDE_BAND * text_height))
+    margin = band + 2 + _EDGE
+    for index in candidates:
+        x0, y0, x1, y1 = (int(v) for v in boxes[index])
+        # The box with room for the paper test and the fringe around it.
+        wx0, wy0 = max(0, x0 - margin), max(0, y0 - margin)
+        wx1, wy1 = min(width, x1 + margin), min(height, y1 + margin)
+        own = labels[wy0:wy1, wx0:wx1] == index + 1
+        window = ink[wy0:wy1, wx0:wx1]
+        if abs(slope) < _LEVEL_SLOPE:
+            found_h, found_v, thickness = _search(own, window, text_height, band)
+        else:
+            turn, size = _levelling(own.shape, slope)
+            level = [_warp(mask, turn, size) for mask in (own, window)]
+            found_h, found_v, thickness = _search(*level, text_height, band)
+            back = cv2.invertAffineTransform(turn)
+            found_h, found_v = (_warp(mask, back, own.shape[::-1]) for mask in (found_h, found_v))
+        thickest = max(thickest, thickness)
+        horizontal[wy0:wy1, wx0:wx1] |= found_h
+        vertical[wy0:wy1, wx0:wx1] |= found_v
+    if thickest == 0.0:
+        return None
+    grow = np.ones((2 * _EDGE + 1, 2 * _EDGE + 1), np.uint8)  # the fringe, all round
+    horizontal, vertical = (cv2.dilate(mask.view(np.uint8), grow).view(bool)
+                            for mask in (horizontal, vertical))
+    return Rules(horizontal, vertical, int(np.ceil(thickest)) + 2 * _EDGE)
+
+
+def _search(own: np.ndarray, ink: np.ndarray, text_height: float, band: int
+            ) -> tuple[np.ndarray, np.ndarray, float]:
+    """One component's rules, horizontal and upright (bool masks like `own`, the component's
+    pixels in a window of the page's `ink`), and the thickest one's mean thickness (0: none)."""
+    rows = np.flatnonzero(own.any(axis=1))
+    extent = int(rows[-1] + 1 - rows[0]) if rows.size else 0
+    runs = _thin_runs(own, _MIN_RUN * text_height, _MAX_THICKNESS * text_height, axis=1)
+    # Long against its thickness: a light heading's T bar is three text heights long too.
+    # A run that touches nothing (its component no taller than itself) is no trouble: the
+    # layout drops it, or keeps it under its line as a mark, as the recogniser was trained
+    # (and a long dash in a large heading is such a run).
+    keep = (runs.length >= _MIN_ELONGATION * np.maximum(runs.thickness, 1.0)) & \
+        (extent > runs.across + 2 * _EDGE)
+    keep = _paper_beside(ink, runs, keep, band)
+    found_h = keep[runs.labels]
+    thickest = max([0.0, *runs.thickness[keep]])
+    # The stem of a large heading's letter is as thin and tall as a short upright rule; a
+    # table's uprights meet its horizontal rules, and a lone rule between columns is long.
+    runs = _thin_runs(own, _MIN_UPRIGHT * text_height, _MAX_THICKNESS * text_height, axis=0)
+    keep = runs.length >= _LONE_UPRIGHT * text_height
+    if found_h.any():
+        meets = cv2.dilate(found_h.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+        keep[np.unique(runs.labels[meets])] = True
+        keep[0] = False
+    keep = _paper_beside(ink, runs, keep, band)
+    return found_h, keep[runs.labels], max([thickest, *runs.thickness[keep]])
+
+
+def _levelling(shape: tuple[int, int], slope: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """The affine map turning a (height, width) window so lines of `slope` lie level, onto a
+    canvas just holding it, and that canvas's (width, height)."""
+    theta = np.arctan(slope)
+    cos, sin = np.cos(theta), np.sin(theta)
+    height, width = shape
+    corners = np.array([[0, 0], [width, 0], [0, height], [width, height]], dtype=np.float64)
+    turned = corners @ np.array([[cos, -sin], [sin, cos]])  # (x, y) -> (x cos + y sin, y cos - x sin)
+    low = turned.min(axis=0)
+    matrix = np.array([[cos, sin, -low[0]], [-sin, cos, -low[1]]])
+    size = np.ceil(turned.max(axis=0) - low).astype(int) + 1
+    return matrix, (int(size[0]), int(size[1]))
+
+
+def _warp(mask: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A bool mask moved by an affine map onto a canvas of `size` (width, height). Bilinear, and
+    a pixel a quarter covered counts: nearest-neighbour sampling breaks a one-pixel line."""
+    moved = cv2.warpAffine(mask.view(np.uint8) * np.uint8(255), matrix, size,
+                           flags=cv2.INTER_LINEAR, borderValue=0)
+    return moved >= 64
+
+
+def _thin_runs(own: np.ndarray, min_length: float, max_thickness: float, axis: int) -> _Runs:
+    """Runs of ink in the bool mask `own` along `axis` (1: horizontal, 0: upright) at least
+    `min_length` pixels long and at most `max_thickness` thick on average."""
+    # Odd: an even bar's opening comes back shifted by a pixel, losing one end of each rule.
+    run = max(9, round(min_length)) | 1
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (run, 1) if axis == 1 else (1, run))
+    # Outside the box is paper: OpenCV's default border would count it as ink, and a stroke
+    # that spans the box would pass for a run however short.
+    opened = cv2.morphologyEx(own.view(np.uint8), cv2.MORPH_OPEN, kernel,
+                              borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(opened, 8, cv2.CV_32S)
+    along, across = (cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT) if axis == 1 else \
+        (cv2.CC_STAT_HEIGHT, cv2.CC_STAT_WIDTH)
+    length = stats[:, along].astype(np.float64)
+    thickness = stats[:, cv2.CC_STAT_AREA] / np.maximum(length, 1.0)
+    thin = thickness <= max_thickness
+    thin[0] = False  # the background
+    labels[~thin[labels]] = 0
+    return _Runs(labels, np.where(thin, length, 0.0), thickness, stats[:, across], stats[:, :4],
+                 axis)
+
+
+def _paper_beside(ink: np.ndarray, runs: _Runs, keep: np.ndarray, band: int) -> np.ndarray:
+    """`keep`, less the runs with ink along both sides: a rule has paper along one side at least
+    over most of its length (the letters resting on an underline are above it, not below),
+    where the straight runs of a photo's texture lie among more ink. `ink` is the page's ink
+    where the runs were found."""
+    keep = keep.copy()
+    height, width = ink.shape
+    for label in np.flatnonzero(keep):
+        x, y, w, h = (int(v) for v in runs.boxes[label])
+        if runs.axis == 1:
+            sides = (ink[max(0, y - 1 - band):max(0, y - 1), x:x + w],
+                     ink[min(height, y + h + 1):y + h + 1 + band, x:x + w])
+        else:
+            sides = (ink[y:y + h, max(0, x - 1 - band):max(0, x - 1)],
+                     ink[y:y + h, min(width, x + w + 1):x + w + 1 + band])
+        keep[label] = min(side.mean() if side.size else 0.0 for side in sides) <= _SIDE_INK
+    return keep
+
+
+def without_rules(ink: np.ndarray, rules: Rules) -> np.ndarray:
+    """The ink mask with the rules (and their fringe) taken out."""
+    return ink & ~rules.any
+
+
+def erase_rules(gray: np.ndarray, rules: Rules) -> np.ndarray:
+    """A copy of `gray` with every rule pixel replaced by the lightest (for dark ink; darkest for
+    light ink) pixel across the rule: the paper beside it. Looking only across the rule, not
+    along it, means a letter stroke crossing the rule stays whole (its pixels above and below are
+    ink), as a descender through an underline should. Only the box around the rules is filtered."""
+    ink = rules.any
+    x, y, w, h = cv2.boundingRect(ink.view(np.uint8))
+    reach = 2 * rules.thickness + 1
+    x0, y0 = max(0, x - reach), max(0, y - reach)
+    x1, y1 = min(gray.shape[1], x + w + reach), min(gray.shape[0], y + h + reach)
+    window = gray[y0:y1, x0:x1]
+    dark_ink = float(window[ink[y0:y1, x0:x1]].mean()) <= float(np.median(gray[::4, ::4]))
+    spread = cv2.dilate if dark_ink else cv2.erode
+    out = gray.copy()
+    region = out[y0:y1, x0:x1]  # a view: writes land in `out`
+    for mask, kernel in ((rules.horizontal, (reach, 1)), (rules.vertical, (1, reach))):
+        # The upright pass reads the horizontal one's result, so a crossing reads cleared rules.
+        mask = mask[y0:y1, x0:x1]
+        if mask.any():
+            region[mask] = spread(region, np.ones(kernel, np.uint8))[mask]
+    return out

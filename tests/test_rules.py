@@ -1,0 +1,185 @@
+"""Ruling lines: found without the letters, taken out of the layout, painted out of the crops."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from batch_ocr.batching import CROP_MARGIN
+from batch_ocr.binarize import binarise
+from batch_ocr.recognizer import prepare_page
+from batch_ocr.rules import erase_rules, find_rules, rule_candidates
+from batch_ocr.segment import _components, find_layout, find_lines
+
+SANS = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+SIZE = 28
+
+
+def _text_ink(size: tuple[int, int], texts: list[tuple[str, int, int]]) -> np.ndarray:
+    """The ink of `texts` (text, x, y) alone, as a bool mask."""
+    alone = Image.new("L", size, 0)
+    font = ImageFont.truetype(SANS, SIZE)
+    for text, x, y in texts:
+        ImageDraw.Draw(alone).text((x, y), text, font=font, fill=255)
+    return np.asarray(alone) > 127
+
+
+def _page(size: tuple[int, int], texts: list[tuple[str, int, int]],
+          rules: list[tuple[int, int, int, int]]) -> np.ndarray:
+    """Black text and filled rectangles (x0, y0, x1, y1) on white."""
+    page = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.truetype(SANS, SIZE)
+    for text, x, y in texts:
+        draw.text((x, y), text, font=font, fill=0)
+    for box in rules:
+        draw.rectangle(box, fill=0)
+    return np.asarray(page).copy()
+
+
+def _rules_of(page: np.ndarray, text_height: float):
+    ink = binarise(page)
+    comps = _components(ink)
+    boxes = np.stack([comps.x0, comps.y0, comps.x1, comps.y1], axis=1)
+    return find_rules(ink, text_height, comps.labels, boxes,
+                      rule_candidates(comps.width, comps.height, comps.area, text_height))
+
+
+def _baseline(y: int) -> int:
+    return y + ImageFont.truetype(SANS, SIZE).getmetrics()[0]
+
+
+# A ruled table: every cell's text rests on the cell's lower border, so each row's descenders
+# touch it, and the upright borders run through every row's line box, a few pixels from the
+# figures beside them.
+TABLE_SIZE = (900, 330)
+COLUMNS = (20, 420, 620, 880)
+ROW_TOP = (20, 90, 160, 230, 300)
+CELLS = [("Description", "Qty", "Price"), ("Hexagon joggle pin", "12", "$4.50"),
+         ("Gasket, spring type", "250", "$0.12"), ("Spigot apply jig", "1000", "$9.03")]
+
+
+def _table() -> tuple[np.ndarray, list[tuple[str, int, int]]]:
+    texts = []
+    for row, cells in enumerate(CELLS):
+        # The rows' descenders reach the lower border (baseline 3 px above it).
+        y = ROW_TOP[row + 1] - 3 - ImageFont.truetype(SANS, SIZE).getmetrics()[0]
+        # Figures start right after their border, closer than a word gap.
+        texts.extend((text, COLUMNS[col] + (12 if col == 0 else 5), y)
+                     for col, text in enumerate(cells))
+    grid = [(COLUMNS[0], y, COLUMNS[-1], y + 1) for y in ROW_TOP] + \
+           [(x, ROW_TOP[0], x + 1, ROW_TOP[-1] + 1) for x in COLUMNS]
+    return _page(TABLE_SIZE, texts, grid), texts
+
+
+def test_rules_are_found_and_letters_are_left_alone():
+    page, texts = _table()
+    ink = binarise(page)
+    rules = _rules_of(page, 21.0)
+    assert rules is not None
+    for y in ROW_TOP:  # every horizontal border, along its whole length
+        assert rules.horizontal[y:y + 2, COLUMNS[0] + 5:COLUMNS[-1] - 5].all(axis=1).all()
+    for x in COLUMNS:
+        assert rules.vertical[ROW_TOP[0] + 5:ROW_TOP[-1] - 5, x:x + 2].all()
+    # Only the letters' pixels right at a rule (its one-pixel fringe) may be taken with it.
+    letters = _text_ink(TABLE_SIZE, texts)
+    near_rule = np.zeros_like(letters)
+    for y in ROW_TOP:
+        near_rule[y - 1:y + 3] = True
+    for x in COLUMNS:
+        near_rule[:, x - 1:x + 3] = True
+    assert not (rules.any & letters & ~near_rule).any()
+
+
+def test_a_page_without_rules_has_none():
+    texts = [("Plain lines of text, no rules", 20, 20), ("and a second one below it", 20, 70)]
+    page = _page((600, 130), texts, [])
+    assert _rules_of(page, 21.0) is None
+    assert find_layout(page, "page").rules is None
+
+
+def test_letters_touching_an_underline_are_read_as_a_line():
+    # A form: the field's descenders run into its underline, which goes on past the text.
+    texts = [("Customer record", 30, 20), ("Signature: gypsy jiggly", 30, 90),
+             ("Checked by the clerk", 30, 160)]
+    rule_y = _baseline(90) + 4
+    page = _page((800, 230), texts, [(30, rule_y, 760, rule_y + 1)])
+    lines = find_lines(page, "page")
+    assert len(lines) == 3
+    x, y, w, h = lines[1].box
+    ink = _text_ink((800, 230), texts[1:2])
+    ys, xs = np.nonzero(ink)
+    # The whole text, the touching letters at its end included, and not the rule's far end.
+    assert abs(x - xs.min()) <= 3 and abs(x + w - (xs.max() + 1)) <= 3
+    assert y <= ys.min() + 3
+
+
+def test_erasing_keeps_a_stroke_that_crosses_the_rule():
+    page = np.full((100, 300), 250, np.uint8)
+    page[50:53, 10:290] = 20  # the rule
+    page[30:72, 100:104] = 20  # a stroke through it (two text heights: a letter's)
+    rules = _rules_of(page, 20.0)
+    assert rules is not None
+    erased = erase_rules(page, rules)
+    assert (erased[45:58, 10:95] >= 250).all() and (erased[45:58, 110:290] >= 250).all()
+    assert (erased[30:72, 100:104] == 20).all()
+    # Light ink on dark paper: the same, the other way up.
+    inverted = erase_rules(255 - page, rules)
+    assert (inverted[45:58, 110:290] <= 5).all() and (inverted[30:72, 100:104] == 235).all()
+
+
+@pytest.mark.parametrize("angle", [0.0, 2.0, -1.5, 8.0])
+def test_cell_borders_never_reach_the_crops(angle):
+    page, _ = _table()
+    if angle:
+        turned = Image.fromarray(page).rotate(angle, resample=Image.BILINEAR, expand=True,
+                                              fillcolor=255)
+        page = np.asarray(turned).copy()
+    prepared = prepare_page(page, "page", 32)
+    assert len(prepared.regions) >= len(CELLS)
+    for crops in prepared.crops:
+        for crop in crops:
+            # A border left in a crop is ink from its top to its bottom, a pixel's lean aside.
+            dark = crop[2:-2] < 128
+            assert not (dark[:, :-1] | dark[:, 1:]).all(axis=0).any()
+
+
+def test_a_large_light_heading_keeps_its_letters():
+    # Its stems are as thin as a rule and over three body text heights tall, its dash and T bar
+    # as thin and long; a rule runs under it (touching nothing) and one through the descenders
+    # of the body's first line (so the page has rules).
+    page = Image.new("L", (1100, 420), 255)
+    draw = ImageDraw.Draw(page)
+    light = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-ExtraLight.ttf", 120)
+    draw.text((30, 10), "Hill \u2014 Tilt", font=light, fill=0)
+    draw.rectangle((30, 165, 1000, 166), fill=0)
+    body = ImageFont.truetype(SANS, SIZE)
+    for row, text in enumerate(["The body of the page sits below", "in three plain lines of",
+                                "ordinary text, as a letter does"]):
+        draw.text((30, 200 + 60 * row), text, font=body, fill=0)
+    draw.rectangle((30, _baseline(200) + 4, 900, _baseline(200) + 5), fill=0)
+    gray = np.asarray(page).copy()
+    heading = np.asarray(page.crop((0, 0, 1100, 160))) < 128
+    layout = find_layout(gray, "page")
+    assert layout.rules is not None and layout.rules.horizontal[_baseline(200) + 4].any()
+    stems = layout.rules.any[:160] & heading
+    assert not stems.any(), f"{stems.sum()} heading pixels taken for rules"
+
+
+@pytest.mark.parametrize("angle", [0.0, 2.0, -1.5, 8.0])
+def test_letters_resting_on_cell_borders_are_in_the_pieces(angle):
+    # A scan tilted by a degree or two tilts its rules as much: no level run is long there.
+    page, texts = _table()
+    letters = Image.fromarray((_text_ink(TABLE_SIZE, texts) * 255).astype(np.uint8))
+    if angle:
+        def turn(image, fill):
+            return image.rotate(angle, resample=Image.BILINEAR, expand=True, fillcolor=fill)
+        page = np.asarray(turn(Image.fromarray(page), 255)).copy()
+        letters = turn(letters, 0)
+    ink = np.asarray(letters) > 127
+    covered = np.zeros_like(ink)
+    for region in find_lines(page, "page"):
+        for x, y, w, h in region.pieces:
+            pad = round(CROP_MARGIN * h)  # what the crop takes around its piece
+            covered[max(0, y - pad):y + h + pad, max(0, x - pad):x + w + pad] = True
+    assert (ink & covered).sum() >= 0.99 * ink.sum()
