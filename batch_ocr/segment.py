@@ -88,6 +88,9 @@ _MARK_REACH_Y = 0.6  # ... and this share of the line's height (vertical)
 _SINGLE_LINE_HEIGHT = 1.8  # auto: an image at most this many text heights tall is one line
 _WORD_GAP = 0.25  # in units of the line's median letter height: a gap this wide separates words
 _WORD_GAP_OVER_MEDIAN = 1.8  # ... and a word gap is this much wider than the line's median gap
+_SPAN_GAP = 3.5  # in units of the line's median letter height (about an x-height) ...
+_SPAN_LINE_HEIGHTS = 2.0  # ... and of its box height: a gap this wide (about two ems, six or
+# more word spaces) splits a line, however short
 _MIN_GAPS_FOR_MEDIAN = 8  # (on lines with this many gaps, enough for the median to be a letter gap)
 
 
@@ -639,14 +642,62 @@ def _split_pieces(box: Box, members: np.ndarray, comps: _Components, letter_heig
     """
     x, y, w, h = box
     max_width = max(2, int(MAX_PIECE_ASPECT * text_height))
-    if w <= max_width:
-        return [box], ()
+    # A gap of a couple of ems is a table's column gap or a tab stop, never a word space: a crop
+    # spanning one derails the attention decoder (a blank stretch it was never trained on), so
+    # each side is read on its own. The line box's height keeps specks in a degraded crop, which
+    # pull the median letter height down, from making letter gaps look wide.
+    span_gap = max(_SPAN_GAP * letter_height, _SPAN_LINE_HEIGHTS * text_height)
+    if w <= span_gap:
+        return [box], ()  # too narrow to hold a gap that splits it
     gaps = _merged_gaps(comps.x0[members], comps.x1[members])
+    spans = [_blank_run(g, (y, h), comps.labels) for g in gaps if g[1] - g[0] >= span_gap]
+    spans = [g for g in spans if g[1] - g[0] >= span_gap]
+    if not spans and w <= max_width:
+        return [box], ()
     min_word_gap = _word_gap(gaps, letter_height)
-    profile = None
     pieces: list[Box] = []
     glued: list[int] = []
-    start, end = x, x + w
+    start = x
+    for gap_start, gap_end in spans + [(x + w, x + w)]:
+        # Each side hugs its own letters: ink of no line beside them (a picture's) stays out.
+        own = members[(comps.x0[members] >= start) & (comps.x1[members] <= gap_start)]
+        if own.size == 0:
+            start = gap_end
+            continue
+        first, last = int(comps.x0[own].min()), int(comps.x1[own].max())
+        inside = [g for g in gaps if first <= g[0] and g[1] <= last]
+        span_pieces, span_glued = _split_span(box, first, last, max_width, inside,
+                                              min_word_gap, members, comps)
+        glued.extend(len(pieces) + index for index in span_glued)
+        pieces.extend(span_pieces)
+        start = gap_end
+    return pieces, tuple(glued)
+
+
+def _blank_run(gap: tuple[int, int], rows: tuple[int, int], labels: np.ndarray
+               ) -> tuple[int, int]:
+    """The widest run of columns in `gap` (between the line's own components) holding no ink of
+    any component over the line's `rows` (y, height): a letter the layout left out of the line
+    (a blotched one, say) still fills its columns."""
+    y, h = rows
+    empty = ~(labels[y:y + h, gap[0]:gap[1]] != 0).any(axis=0)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], empty.view(np.int8), [0]])))
+    if edges.size == 0:
+        return gap[0], gap[0]
+    starts, ends = edges[::2], edges[1::2]
+    widest = int(np.argmax(ends - starts))
+    return gap[0] + int(starts[widest]), gap[0] + int(ends[widest])
+
+
+def _split_span(box: Box, start: int, end: int, max_width: int, gaps: list[tuple[int, int]],
+                min_word_gap: float, members: np.ndarray, comps: _Components
+                ) -> tuple[list[Box], list[int]]:
+    """The columns [start, end) of the line `box` cut into pieces as `_split_pieces` says, and
+    which of them (indices into these pieces) start inside a word."""
+    x, y, _, h = box
+    pieces: list[Box] = []
+    glued: list[int] = []
+    profile = None
     while end - start > max_width:
         limit = start + max_width
         half = start + max_width // 2
@@ -675,7 +726,7 @@ def _split_pieces(box: Box, members: np.ndarray, comps: _Components, letter_heig
         pieces.append((start, y, cut[0] - start, h))
         start = cut[1]
     pieces.append((start, y, end - start, h))
-    return pieces, tuple(glued)
+    return pieces, glued
 
 
 def _word_gap(gaps: list[tuple[int, int]], letter_height: float) -> float:

@@ -346,6 +346,49 @@ def test_very_long_line_is_split_into_pieces_that_cover_all_ink():
         assert covered[ink_columns].all()
 
 
+def test_a_column_gap_splits_a_short_line_and_word_spaces_do_not():
+    # A table row without rules: "Qty" and its figure sit far apart, as do the price and its
+    # currency's column; the whole row is well under the width limit. A justified line's widest
+    # word spaces stay together.
+    font = ImageFont.truetype(SANS, 24)
+    row = [("Gasket", 10), ("250", 10 + int(font.getlength("Gasket")) + 140),
+           ("$0.12", 10 + int(font.getlength("Gasket")) + 320)]
+    page, _ = render([(text, SANS, 24, x, 8) for text, x in row], (700, 44))
+    for mode in ("line", "auto", "page"):
+        regions = find_lines(page, mode)
+        assert len(regions) == 1 and regions[0].glued == ()
+        starts = [x for x, _, _, _ in regions[0].pieces]
+        assert len(starts) == 3, mode
+        for (text, x), start in zip(row, starts):
+            assert abs(start - x) <= 4
+    spaced, _ = render([("Wide   set   words", SANS, 24, 10, 8)], (700, 44))
+    assert len(find_lines(spaced, "line")[0].pieces) == 1
+
+
+def test_a_column_gap_with_foreign_ink_in_it_still_gives_pieces_in_order():
+    # Twelve letters 10 px high and apart (a line of 230 px; pieces hold 120), a 220 px gap with
+    # ink of no line in it (a speck) 70 px in, more letters. The split goes into the blank after
+    # the speck, and the left side is cut within itself: a cut once reached across the split,
+    # into the gap, and left a piece of negative width.
+    from batch_ocr.segment import _Components, _split_pieces
+
+    letters = list(range(0, 240, 20)) + list(range(450, 700, 20))
+    left = np.array(letters + [300])  # the last one is the speck
+    right = left + np.array([10] * len(letters) + [1])
+    bottom = np.array([11] * len(letters) + [2])
+    labels = np.zeros((12, 720), dtype=np.int32)
+    for index, (x0, x1, y1) in enumerate(zip(left, right, bottom)):
+        labels[1:y1, x0:x1] = index + 1
+    comps = _Components(labels, left, np.ones(left.size, dtype=np.int64), right, bottom,
+                        (right - left) * (bottom - 1))
+    pieces, _ = _split_pieces((0, 1, 690, 10), np.arange(len(letters)), comps, 10.0, 10)
+    assert all(w > 0 for _, _, w, _ in pieces)
+    for (ax, _, aw, _), (bx, _, _, _) in zip(pieces, pieces[1:]):
+        assert ax + aw <= bx
+    assert max(x + w for x, _, w, _ in pieces if x < 300) <= 301  # the left side ends by the speck
+    assert min(x for x, _, _, _ in pieces if x > 300) <= 450  # the right side starts by its letters
+
+
 def test_a_single_word_wider_than_the_limit_is_cut_inside_the_word():
     page, truths = render([("Donaudampfschifffahrtsgesellschaftskapitän" * 2, SANS, 24, 5, 5)],
                           (1400, 40))
