@@ -32,6 +32,8 @@ _PICTURE_CELLS = 8  # cells to a window side on the grid the picture map is comp
 # _EVEN_PAPER_LEVELS, which changes the flattened page by under 1 %.
 _PROBE_WINDOW = 15
 _EVEN_PAPER_LEVELS = 2
+# An image whose edge pixels' median is this many grey levels off the image's is framed.
+_FRAME_LEVELS = 48
 # Histograms (_histogram) come from OpenCV, whose float32 counts are exact below 2**24 pixels:
 # it reads a page twice as fast as bincount, and a one-line crop's segmentation 20 us sooner.
 _EXACT_FLOAT32 = 1 << 24
@@ -177,7 +179,23 @@ def _background(small: np.ndarray, window: int) -> np.ndarray | float:
     low, high = int(probe.min()), int(probe.max())
     if high - low <= _EVEN_PAPER_LEVELS:
         return median(probe)
-    return cv2.medianBlur(small, window | 1).astype(np.float32)
+    if not _framed(small):
+        return cv2.medianBlur(small, window | 1).astype(np.float32)
+    # OpenCV's median filter repeats the edge rows outward: a frame or cell border drawn along
+    # the edge of a crop became half of every window near it, the "background" there came out
+    # as ink, and the whole crop was taken for light text on dark and read as nothing. Mirrored,
+    # the border is as thin outside the image as inside.
+    reach = (window | 1) // 2
+    padded = cv2.copyMakeBorder(small, reach, reach, reach, reach, cv2.BORDER_REFLECT_101)
+    filtered = cv2.medianBlur(padded, window | 1)
+    return filtered[reach:reach + small.shape[0], reach:reach + small.shape[1]].astype(np.float32)
+
+
+def _framed(small: np.ndarray) -> bool:
+    """Whether the image's outermost pixels are mostly unlike its paper: a frame or border drawn
+    along its edges (for either polarity)."""
+    ring = np.concatenate([small[0], small[-1], small[1:-1, 0], small[1:-1, -1]])
+    return abs(int(np.median(ring)) - int(np.median(small[::2, ::2]))) > _FRAME_LEVELS
 
 
 def binarise(gray: np.ndarray) -> np.ndarray | None:

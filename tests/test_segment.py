@@ -200,6 +200,31 @@ def test_even_paper_flattening_from_histograms_is_the_per_pixel_arithmetic(inver
     assert np.count_nonzero(got.ink) > 100  # the text, dark on light whichever way it came
 
 
+@pytest.mark.parametrize("invert", [False, True])
+def test_a_crop_cut_with_its_frame_is_read_the_right_way_round(invert):
+    # A form's cell cut out with its border: the frame runs along every edge of the image. The
+    # background filter once repeated those edge rows outward, took the frame for the
+    # background, and the crop for light text on dark: no line at all.
+    from batch_ocr import binarize
+
+    width = int(ImageFont.truetype(SANS, 28).getlength("Invoice 4471-B")) + 24
+    page, truths = render([("Invoice 4471-B", SANS, 28, 12, 8)], (width, 48))
+    page[:2], page[-2:], page[:, :2], page[:, -2:] = 0, 0, 0, 0
+    if invert:
+        page = 255 - page
+    flat = binarize.flatten(page)
+    assert flat is not None
+    x, y, w, h = truths[0]
+    letters = (page < 128) if not invert else (page > 127)
+    inside = flat.ink[y:y + h, x:x + w]
+    assert (inside == letters[y:y + h, x:x + w]).mean() > 0.97  # the letters are the ink
+    for mode in ("line", "auto"):
+        regions = find_lines(page, mode)
+        assert len(regions) == 1
+        rx, ry, rw, rh = regions[0].box
+        assert rx <= x + TOLERANCE and rx + rw >= x + w - TOLERANCE
+
+
 @pytest.mark.parametrize("shape", [(40, 300), (700, 900), (4100, 4100)])  # OpenCV, bincount
 def test_histogram_counts_every_grey_level_exactly(shape):
     from batch_ocr.binarize import _histogram
