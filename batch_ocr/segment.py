@@ -420,11 +420,17 @@ def _sheared(comps: _Components, slope: float) -> _Components:
 
 def _merged_gaps(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
     """White gaps (gap_start, gap_end) between the union of [start, end) intervals."""
+    gap_starts, gap_ends = _gap_bounds(starts, ends)
+    return list(zip(gap_starts.tolist(), gap_ends.tolist()))
+
+
+def _gap_bounds(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_merged_gaps` as two arrays, their starts and ends."""
     order = np.argsort(starts, kind="stable")
     starts, ends = starts[order], ends[order]
     reach = np.maximum.accumulate(ends)  # right edge of the union so far
     opens = np.flatnonzero(starts[1:] > reach[:-1])
-    return [(int(reach[i]), int(starts[i + 1])) for i in opens]
+    return reach[opens], starts[opens + 1]
 
 
 def _reading_blocks(letters: np.ndarray, comps: _Components, text_height: float
@@ -649,11 +655,16 @@ def _split_pieces(box: Box, members: np.ndarray, comps: _Components, letter_heig
     span_gap = max(_SPAN_GAP * letter_height, _SPAN_LINE_HEIGHTS * text_height)
     if w <= span_gap:
         return [box], ()  # too narrow to hold a gap that splits it
-    gaps = _merged_gaps(comps.x0[members], comps.x1[members])
-    spans = [_blank_run(g, (y, h), comps.labels) for g in gaps if g[1] - g[0] >= span_gap]
+    gap_starts, gap_ends = _gap_bounds(comps.x0[members], comps.x1[members])
+    wide = gap_ends - gap_starts >= span_gap
+    if not wide.any() and w <= max_width:
+        return [box], ()  # most lines: no list of their gaps is made
+    spans = [_blank_run((int(a), int(b)), (y, h), comps.labels)
+             for a, b in zip(gap_starts[wide], gap_ends[wide])]
     spans = [g for g in spans if g[1] - g[0] >= span_gap]
     if not spans and w <= max_width:
         return [box], ()
+    gaps = list(zip(gap_starts.tolist(), gap_ends.tolist()))
     min_word_gap = _word_gap(gaps, letter_height)
     pieces: list[Box] = []
     glued: list[int] = []
