@@ -60,6 +60,27 @@ def test_train_checkpoint_resume_and_export(tmp_path):
     assert all(set(line.text) <= set("0123456789 -/.") for line in lines[0])
 
 
+def test_resuming_on_another_validation_set_starts_the_best_cer_afresh(tmp_path):
+    _labelled_folder(tmp_path / "crops", ["123", "4056", "78", "9.01"])
+    _labelled_folder(tmp_path / "other", ["55", "0.1"])
+    first = Trainer(_options(tmp_path, 2))
+    first.run()
+    assert first.state["best_cer"] is not None
+    first.state["best_cer"] = 0.0  # as if the first set had been read perfectly
+    first._save_checkpoint()
+    same = Trainer(_options(tmp_path, 3))
+    assert same.state["best_cer"] == 0.0  # the same set: the record stands
+    options = _options(tmp_path, 3)
+    options.val = f"labelled:{tmp_path / 'other'}"
+    moved = Trainer(options)
+    assert moved.state["best_cer"] is None
+    exported_before = (tmp_path / "export" / "card.json").stat().st_mtime_ns
+    moved.run()
+    # Its first validation beats no record, so the model is exported again.
+    assert (tmp_path / "export" / "card.json").stat().st_mtime_ns != exported_before
+    assert "validation set changed" in (tmp_path / "run" / "train.log").read_text()
+
+
 def test_fine_tuning_starts_from_the_given_model(tmp_path):
     import keras
 
