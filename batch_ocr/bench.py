@@ -366,7 +366,7 @@ def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
     from batch_ocr.job import PAGES_PER_CHUNK
     from batch_ocr.recognizer import join_pieces
     from batch_ocr.records import STATUS_EMPTY, STATUS_ERROR, STATUS_OK, FileResult, PageResult
-    from batch_ocr.rules import erase_rules
+    from batch_ocr.rules import page_for_crops
     from batch_ocr.segment import find_layout
     from batch_ocr.writers import write_csv
 
@@ -388,8 +388,7 @@ def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
         with watch.stage("crop"):
             crops, owners = [], []
             for index, ((_, page), layout) in enumerate(zip(pending, layouts)):
-                source = page.gray if layout.rules is None else erase_rules(page.gray,
-                                                                            layout.rules)
+                source = page_for_crops(page.gray, layout.rules)
                 for line_index, region in enumerate(layout.lines):
                     for piece in region.pieces:
                         crops.append(prepare_crop(source, piece, recognizer.height))

@@ -46,13 +46,13 @@ def prepare_page(page: np.ndarray, segment: str, height: int, keep_gray: bool = 
                  ) -> PreparedPage:
     """Segment `page` and cut its crops at the model `height` (no model, no TensorFlow)."""
     from batch_ocr.deskew import deskewed_crops
-    from batch_ocr.rules import erase_rules
+    from batch_ocr.rules import page_for_crops
     from batch_ocr.segment import find_layout
 
     layout = find_layout(page, segment)
     regions = layout.lines
     # Cell borders and underlines are painted out of what the recogniser sees ("|" otherwise).
-    source = page if layout.rules is None else erase_rules(page, layout.rules)
+    source = page_for_crops(page, layout.rules)
     # Tilted pages are rotated level once, so a piece never picks up its neighbour lines.
     crops = [[normalise_crop(crop, height) for crop in piece_crops]
              for piece_crops in deskewed_crops(source, regions)]

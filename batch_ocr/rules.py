@@ -210,6 +210,11 @@ def without_rules(ink: np.ndarray, rules: Rules) -> np.ndarray:
     return ink & ~rules.any
 
 
+def page_for_crops(gray: np.ndarray, rules: Rules | None) -> np.ndarray:
+    """What a page's crops are cut from: the page, with its rules painted out when it has some."""
+    return gray if rules is None else erase_rules(gray, rules)
+
+
 def erase_rules(gray: np.ndarray, rules: Rules) -> np.ndarray:
     """A copy of `gray` with every rule pixel replaced by the lightest (for dark ink; darkest for
     light ink) pixel across the rule: the paper beside it. Looking only across the rule, not

@@ -20,7 +20,8 @@ components, so the same rules hold from 8 px to 80 px x-height. The stages:
    full-height letters rather than by quotes or hyphens. A letter spanning two or more lines at
    their left edge is a drop capital: it becomes the first piece of the top line it spans.
 5. Each line wider than `MAX_PIECE_ASPECT` times its height is split at word gaps (or, inside a
-   very long word, at the emptiest column) so the recogniser never sees an over-long crop.
+   very long word, at the emptiest column) so the recogniser never sees an over-long crop; and
+   any line is split at a blank of about two ems (a table's column gap, a tab stop).
 
 Known limits: columns need a white gutter running through the whole block; curved lines and
 vertical text are not handled (quarter turns: `deskew.rotation_candidates`); a cut inside a word
@@ -638,7 +639,8 @@ def _region(line: _Line, comps: _Components, slope: float) -> LineRegion:
 def _split_pieces(box: Box, members: np.ndarray, comps: _Components, letter_height: float,
                   text_height: int) -> tuple[list[Box], tuple[int, ...]]:
     """Cut a line into pieces no wider than MAX_PIECE_ASPECT times `text_height`, left to right,
-    and say which pieces start inside a word (cut at a letter gap or through ink: glued).
+    and say which pieces start inside a word (cut at a letter gap or through ink: glued). A blank
+    of about two ems between its letters always cuts it, each side hugging its own letters.
 
     Each cut goes into the widest word gap in the second half of the allowed width (so pieces are
     neither tiny nor cut inside a word when a word gap exists), else the rightmost word gap, else
