@@ -32,6 +32,7 @@ _SIDE_BAND = 0.5  # text heights: the band along each side of a rule ...
 _SIDE_INK = 0.25  # ... of which at most this share is ink on one side at least
 _BLOB_FILL = 0.3  # a component whose box is more ink than this is a blob (a photo), no rule
 _LEVEL_SLOPE = np.tan(np.radians(0.3))  # flatter lines are searched as they lie
+_EDGE_FILL = 0.9  # a crop's border line: a row or column along its edge this full of ink
 _EDGE = 1  # pixels beside a rule also cleared: the grey fringe a scan or anti-aliasing leaves
 
 
@@ -208,6 +209,45 @@ def _paper_beside(ink: np.ndarray, runs: _Runs, keep: np.ndarray, band: int) -> 
 def without_rules(ink: np.ndarray, rules: Rules) -> np.ndarray:
     """The ink mask with the rules (and their fringe) taken out."""
     return ink & ~rules.any
+
+
+def edge_lines(ink: np.ndarray) -> Rules | None:
+    """Border lines along the edges of a crop (a form cell or label cut out with its frame), or
+    None: rows or columns within an eighth of the image from an edge that are nearly all ink.
+    A border along the top or bottom counts alone (no row of letters is that full); one along a
+    side only with a top or bottom one, since the stem of a first or last letter of a tightly
+    cut crop fills a column as fully."""
+    height, width = ink.shape
+    depth = max(1, height // 8)
+    rows = ink.view(np.uint8)
+    if (rows[:depth].sum(axis=1).max() < _EDGE_FILL * width
+            and rows[height - depth:].sum(axis=1).max() < _EDGE_FILL * width):
+        return None  # most crops: two counts of a few rows (about 10 us)
+    bands = {side: _edge_band(ink, side) for side in ("top", "bottom", "left", "right")}
+    horizontal = np.zeros(ink.shape, dtype=bool)
+    vertical = np.zeros(ink.shape, dtype=bool)
+    reach = _EDGE + 1  # the band, and the fringe inside it
+    if bands["top"]:
+        horizontal[:bands["top"] + reach] = True
+    if bands["bottom"]:
+        horizontal[height - bands["bottom"] - reach:] = True
+    if bands["left"]:
+        vertical[:, :bands["left"] + reach] = True
+    if bands["right"]:
+        vertical[:, width - bands["right"] - reach:] = True
+    return Rules(horizontal, vertical, max(bands.values()) + 2 * _EDGE)
+
+
+def _edge_band(ink: np.ndarray, side: str) -> int:
+    """How many pixels deep the border line along `side` reaches (0: none): the last of the
+    nearly full rows (columns) within an eighth of the image from that edge."""
+    lines = ink if side in ("top", "bottom") else ink.T
+    if side in ("bottom", "right"):
+        lines = lines[::-1]
+    depth = max(1, lines.shape[0] // 8)
+    counts = np.count_nonzero(lines[:depth], axis=1)
+    full = np.flatnonzero(counts >= _EDGE_FILL * lines.shape[1])
+    return int(full[-1]) + 1 if full.size else 0
 
 
 def page_for_crops(gray: np.ndarray, rules: Rules | None) -> np.ndarray:

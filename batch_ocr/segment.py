@@ -41,7 +41,7 @@ from batch_ocr.deskew import (MAX_SKEW_DEG, DeskewTransform, box_to_original, de
                               deskew_transform, hull_box, points_to_original, rotate_image,
                               skew_angle)
 from batch_ocr.records import Box, LineRegion
-from batch_ocr.rules import Rules, find_rules, rule_candidates, without_rules
+from batch_ocr.rules import Rules, edge_lines, find_rules, rule_candidates, without_rules
 from batch_ocr.stats import median
 
 __all__ = ["MAX_PIECE_ASPECT", "MODES", "Layout", "binarise", "find_layout", "find_lines",
@@ -157,19 +157,27 @@ def find_layout(gray: np.ndarray, mode: str = "auto") -> Layout:
     page = flatten(gray)
     if page is None:
         return Layout([])
-    comps = _components(page.ink)
+    ink = page.ink
+    # A crop cut with its frame (a form cell, a label): the border lines along its edges are no
+    # text; on pages the rule search below takes frames.
+    edges = edge_lines(ink) if mode != "page" else None
+    if edges is not None:
+        ink = without_rules(ink, edges)
+    comps = _components(ink)
     text_height = _text_height(comps)
     if text_height is None:
-        return Layout([])
+        return Layout([], edges)
     if mode == "line" or (mode == "auto" and gray.shape[0] <= _SINGLE_LINE_HEIGHT * text_height):
-        return Layout(_single_line(comps, text_height, whole_crop=True))
+        return Layout(_single_line(comps, text_height, whole_crop=True), edges)
     if mode == "auto":
         # A crop with margins whose letters lie in one line's band: the layout pass below would
         # find that line alone and end in the same reading, at twice the cost of the crop's
         # segmentation (bench lines: 1.10 against 0.60 ms).
         classified = _classify(comps, text_height)
         if _letters_band(comps, classified[0]) <= _SINGLE_LINE_HEIGHT * text_height:
-            return Layout(_single_line(comps, text_height, classified=classified))
+            return Layout(_single_line(comps, text_height, classified=classified), edges)
+        if edges is not None:  # more than a line after all: lay it out as it came
+            return find_layout(gray, "page")
     tilted = _tilted_page_lines(page, comps, text_height)
     if tilted is not None:
         lines, rules = tilted

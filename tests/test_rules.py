@@ -183,3 +183,34 @@ def test_letters_resting_on_cell_borders_are_in_the_pieces(angle):
             pad = round(CROP_MARGIN * h)  # what the crop takes around its piece
             covered[max(0, y - pad):y + h + pad, max(0, x - pad):x + w + pad] = True
     assert (ink & covered).sum() >= 0.99 * ink.sum()
+
+
+@pytest.mark.parametrize("sides", ["frame", "cell"])
+@pytest.mark.parametrize("mode", ["line", "auto"])
+def test_a_crop_cut_with_its_border_is_cropped_without_it(sides, mode):
+    # A form cell or label cut out with its frame (all four sides), or with the right and
+    # bottom borders a table's cell crop keeps: the border lines are no text.
+    text = "Invoice 4471-B"
+    width = int(ImageFont.truetype(SANS, SIZE).getlength(text)) + 24
+    page = _page((width, 48), [(text, 12, 6)], [])
+    page[-2:], page[:, -2:] = 0, 0
+    if sides == "frame":
+        page[:2], page[:, :2] = 0, 0
+    layout = find_layout(page, mode)
+    assert len(layout.lines) == 1 and layout.rules is not None
+    prepared = prepare_page(page, mode, 32)
+    for crop in prepared.crops[0]:
+        dark = crop < 128
+        assert not (dark[:, :-1] | dark[:, 1:]).all(axis=0).any()  # no upright border
+        assert not dark.all(axis=1).any()  # no border along the top or bottom
+
+
+def test_a_tightly_cut_word_keeps_the_stems_at_its_edges():
+    # The H's left stem and the l's fill the crop's first and last columns, as a side border
+    # would; with no border along the top or bottom they stay letters.
+    page = _page((200, 40), [("Hill", 0, -6)], [])
+    ink = binarise(page)
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    tight = page[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    assert (binarise(tight)[:, 0].mean() >= 0.9) and (binarise(tight)[:, -1].mean() >= 0.9)
+    assert find_layout(tight, "line").rules is None
