@@ -133,6 +133,12 @@ def build_samples(rng: np.random.Generator) -> list[tuple[str, Image.Image, dict
                     "\n".join(row.label for row in receipt)))
 
     line("line_phone.png", Row("Tel. +49 30 1234567 / Fax 1234589", LIBERATION_SANS, 24))
+
+    # A form's cell cut out with its border, as a crop from a table often comes.
+    cell_row = Row("Account no. 4471-22-0931", LIBERATION_SERIF, 26)
+    cell = render_rows([cell_row], margin=0.4)
+    ImageDraw.Draw(cell).rectangle([0, 0, cell.width - 1, cell.height - 1], outline=0, width=3)
+    samples.append(("form_cell.png", cell, {}, cell_row.label))
     return samples
 
 
