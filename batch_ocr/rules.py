@@ -18,7 +18,7 @@ nothing. Rules must lie within about a degree of level or upright: pages tilted 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -43,6 +43,9 @@ class Rules:
     horizontal: np.ndarray
     vertical: np.ndarray
     thickness: int  # the thickest rule's mean thickness in pixels, fringe included
+    # Upright rules that meet horizontal ones (a table's cell borders) as (x, top, bottom), in
+    # the frame they were found in: columns on either side of one are a table's, read across.
+    borders: list[tuple[float, float, float]] = field(default_factory=list)
 
     @property
     def any(self) -> np.ndarray:
@@ -87,6 +90,7 @@ def find_rules(ink: np.ndarray, text_height: float, labels: np.ndarray, boxes: n
     horizontal = np.zeros(ink.shape, dtype=bool)
     vertical = np.zeros(ink.shape, dtype=bool)
     thickest = 0.0
+    borders: list[tuple[float, float, float]] = []
     band = max(1, round(_SIDE_BAND * text_height))
     margin = band + 2 + _EDGE
     for index in candidates:
@@ -97,13 +101,15 @@ def find_rules(ink: np.ndarray, text_height: float, labels: np.ndarray, boxes: n
         own = labels[wy0:wy1, wx0:wx1] == index + 1
         window = ink[wy0:wy1, wx0:wx1]
         if abs(slope) < _LEVEL_SLOPE:
-            found_h, found_v, thickness = _search(own, window, text_height, band)
+            found_h, found_v, thickness, uprights = _search(own, window, text_height, band)
         else:
             turn, size = _levelling(own.shape, slope)
             level = [_warp(mask, turn, size) for mask in (own, window)]
-            found_h, found_v, thickness = _search(*level, text_height, band)
+            found_h, found_v, thickness, uprights = _search(*level, text_height, band)
             back = cv2.invertAffineTransform(turn)
             found_h, found_v = (_warp(mask, back, own.shape[::-1]) for mask in (found_h, found_v))
+            uprights = [_moved(back, upright) for upright in uprights]
+        borders.extend((x + wx0, top + wy0, bottom + wy0) for x, top, bottom in uprights)
         thickest = max(thickest, thickness)
         horizontal[wy0:wy1, wx0:wx1] |= found_h
         vertical[wy0:wy1, wx0:wx1] |= found_v
@@ -112,13 +118,21 @@ def find_rules(ink: np.ndarray, text_height: float, labels: np.ndarray, boxes: n
     grow = np.ones((2 * _EDGE + 1, 2 * _EDGE + 1), np.uint8)  # the fringe, all round
     horizontal, vertical = (cv2.dilate(mask.view(np.uint8), grow).view(bool)
                             for mask in (horizontal, vertical))
-    return Rules(horizontal, vertical, int(np.ceil(thickest)) + 2 * _EDGE)
+    return Rules(horizontal, vertical, int(np.ceil(thickest)) + 2 * _EDGE, borders)
+
+
+def _moved(matrix: np.ndarray, upright: tuple[float, float, float]) -> tuple[float, float, float]:
+    """An upright (x, top, bottom) moved by an affine map (its two ends)."""
+    x, top, bottom = upright
+    ends = np.array([[x, top, 1.0], [x, bottom, 1.0]]) @ matrix.T
+    return float(ends[:, 0].mean()), float(ends[0, 1]), float(ends[1, 1])
 
 
 def _search(own: np.ndarray, ink: np.ndarray, text_height: float, band: int
-            ) -> tuple[np.ndarray, np.ndarray, float]:
+            ) -> tuple[np.ndarray, np.ndarray, float, list[tuple[float, float, float]]]:
     """One component's rules, horizontal and upright (bool masks like `own`, the component's
-    pixels in a window of the page's `ink`), and the thickest one's mean thickness (0: none)."""
+    pixels in a window of the page's `ink`), the thickest one's mean thickness (0: none), and the
+    uprights that meet horizontal rules as (x, top, bottom)."""
     rows = np.flatnonzero(own.any(axis=1))
     extent = int(rows[-1] + 1 - rows[0]) if rows.size else 0
     runs = _thin_runs(own, _MIN_RUN * text_height, _MAX_THICKNESS * text_height, axis=1)
@@ -135,12 +149,15 @@ def _search(own: np.ndarray, ink: np.ndarray, text_height: float, band: int
     # table's uprights meet its horizontal rules, and a lone rule between columns is long.
     runs = _thin_runs(own, _MIN_UPRIGHT * text_height, _MAX_THICKNESS * text_height, axis=0)
     keep = runs.length >= _LONE_UPRIGHT * text_height
+    meeting = np.zeros_like(keep)
     if found_h.any():
         meets = cv2.dilate(found_h.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
-        keep[np.unique(runs.labels[meets])] = True
-        keep[0] = False
-    keep = _paper_beside(ink, runs, keep, band)
-    return found_h, keep[runs.labels], max([thickest, *runs.thickness[keep]])
+        meeting[np.unique(runs.labels[meets])] = True
+        meeting[0] = False
+    keep = _paper_beside(ink, runs, keep | meeting, band)
+    uprights = [(x + w / 2.0, float(y), float(y + h))
+                for x, y, w, h in runs.boxes[np.flatnonzero(keep & meeting)].tolist()]
+    return found_h, keep[runs.labels], max([thickest, *runs.thickness[keep]]), uprights
 
 
 def _levelling(shape: tuple[int, int], slope: float) -> tuple[np.ndarray, tuple[int, int]]:

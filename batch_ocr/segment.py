@@ -30,6 +30,7 @@ vertical text are not handled (quarter turns: `deskew.rotation_candidates`); a c
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import cv2
@@ -188,7 +189,8 @@ def find_layout(gray: np.ndarray, mode: str = "auto") -> Layout:
             text_height = _text_height(comps)
             if text_height is None:  # nothing but rules
                 return Layout([], rules)
-        lines = _page_lines(comps, text_height, _non_text(page, comps, text_height))
+        lines = _page_lines(comps, text_height, _non_text(page, comps, text_height),
+                            borders=rules.borders if rules is not None else ())
     if mode == "auto" and len(lines) <= 1:
         return Layout(_single_line(comps, text_height), rules)
     return Layout(lines, rules)
@@ -243,6 +245,7 @@ def _tilted_page_lines(page: Flattened, comps: _Components, text_height: float
     if level_height is None:
         return None
     rules = _rules(level_comps, level.ink, level_height, level=True)
+    borders = rules.borders if rules is not None else []  # in the deskewed frame, as layout
     if rules is not None:
         level_comps = _components(without_rules(level.ink, rules))
         level_height = _text_height(level_comps)
@@ -250,7 +253,7 @@ def _tilted_page_lines(page: Flattened, comps: _Components, text_height: float
         if level_height is None:  # nothing but rules
             return [], rules
     non_text = _non_text(level, level_comps, level_height)
-    return _page_lines(level_comps, level_height, non_text, transform), rules
+    return _page_lines(level_comps, level_height, non_text, transform, borders), rules
 def _components(ink: np.ndarray) -> _Components:
     # Block-based labelling (BBDT): with one OpenCV thread, as in the worker process, it labels a
     # page in 6.6 ms where the default (Spaghetti) takes 10.3, a line crop in 56 us instead of
@@ -348,15 +351,18 @@ def _single_line(comps: _Components, text_height: float, whole_crop: bool = Fals
 
 
 def _page_lines(comps: _Components, text_height: float, non_text: np.ndarray | None = None,
-                transform: DeskewTransform | None = None) -> list[LineRegion]:
+                transform: DeskewTransform | None = None,
+                borders: Sequence[tuple[float, float, float]] = ()) -> list[LineRegion]:
+    """`borders`: a table's upright cell borders (`rules.Rules.borders`) in `comps`' frame."""
     letters, marks = _classify(comps, text_height, non_text)
     max_degrees = _RESIDUAL_DEG if transform is not None else _MAX_SHEAR_DEG
     slope = _skew_slope(letters, comps, text_height, max_degrees)
     # Layout runs on coordinates sheared level, so a tilted line still lies in one band; boxes
     # are reported in the image's own coordinates.
     laid = _sheared(comps, slope)
+    laid_borders = _turned_level(borders, slope)
     lines: list[_Line] = []
-    for block in _reading_blocks(letters, laid, text_height):
+    for block in _reading_blocks(letters, laid, text_height, laid_borders):
         lines.extend(_cluster_lines(block, laid, text_height))
     lines, demoted = _demote_fragments(lines, laid)
     _attach_marks(lines, np.concatenate([marks, demoted]).astype(np.int64), laid, text_height)
@@ -427,6 +433,20 @@ def _sheared(comps: _Components, slope: float) -> _Components:
                    y0=comps.y0 + shift_y, y1=comps.y1 + shift_y)
 
 
+def _turned_level(borders: Sequence[tuple[float, float, float]], slope: float
+                  ) -> list[tuple[float, float, float]]:
+    """Upright borders (x, top, bottom) turned as `_sheared` turns component centres."""
+    if slope == 0.0 or not borders:
+        return list(borders)
+    theta = np.arctan(slope)
+    cos, sin = float(np.cos(theta)), float(np.sin(theta))
+    turned = []
+    for x, top, bottom in borders:
+        middle = (top + bottom) / 2.0
+        turned.append((x * cos + middle * sin, top * cos - x * sin, bottom * cos - x * sin))
+    return turned
+
+
 def _merged_gaps(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
     """White gaps (gap_start, gap_end) between the union of [start, end) intervals."""
     gap_starts, gap_ends = _gap_bounds(starts, ends)
@@ -442,15 +462,16 @@ def _gap_bounds(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.nd
     return reach[opens], starts[opens + 1]
 
 
-def _reading_blocks(letters: np.ndarray, comps: _Components, text_height: float
-                    ) -> list[np.ndarray]:
-    """Recursive XY-cut: letter indices grouped into blocks, blocks in reading order."""
+def _reading_blocks(letters: np.ndarray, comps: _Components, text_height: float,
+                    borders: Sequence[tuple[float, float, float]] = ()) -> list[np.ndarray]:
+    """Recursive XY-cut: letter indices grouped into blocks, blocks in reading order. A gutter
+    holding a table's cell border (`borders`) is no column gap: a table is read row by row."""
     done: list[np.ndarray] = []
     pending = [letters] if letters.size else []
     while pending:
         block = pending.pop()
-        parts = _vertical_cut(block, comps, text_height) or _horizontal_cut(block, comps,
-                                                                            text_height)
+        parts = _vertical_cut(block, comps, text_height, borders) or _horizontal_cut(
+            block, comps, text_height)
         if parts is None:
             done.append(block)
         else:  # push in reverse so the first part is processed (and emitted) first
@@ -458,7 +479,8 @@ def _reading_blocks(letters: np.ndarray, comps: _Components, text_height: float
     return done
 
 
-def _vertical_cut(block: np.ndarray, comps: _Components, text_height: float
+def _vertical_cut(block: np.ndarray, comps: _Components, text_height: float,
+                  borders: Sequence[tuple[float, float, float]] = ()
                   ) -> list[np.ndarray] | None:
     x0, x1 = comps.x0[block], comps.x1[block]
     top, bottom = comps.y0[block].min(), comps.y1[block].max()
@@ -471,7 +493,8 @@ def _vertical_cut(block: np.ndarray, comps: _Components, text_height: float
     for gap_start, gap_end in _merged_gaps(x0, x1):
         wide_enough = gap_end - gap_start >= _GUTTER * text_height
         sides_ok = min(gap_start - left, right - gap_end) >= _COLUMN_MIN_WIDTH * text_height
-        if wide_enough and sides_ok and (best is None or gap_end - gap_start > best[1] - best[0]):
+        if wide_enough and sides_ok and (best is None or gap_end - gap_start > best[1] - best[0]) \
+                and not _holds_border((gap_start, gap_end), (top, bottom), borders):
             best = (gap_start, gap_end)
     if best is None:
         return None
@@ -483,6 +506,18 @@ def _vertical_cut(block: np.ndarray, comps: _Components, text_height: float
         if y1[side].max() - y0[side].min() < _COLUMN_MIN_HEIGHT * text_height:
             return None
     return [block[is_left], block[~is_left]]
+
+
+def _holds_border(gap: tuple[int, int], rows: tuple[int, int],
+                  borders: Sequence[tuple[float, float, float]]) -> bool:
+    """Whether a table's cell border runs down the gap `gap` (x range) over at least half of the
+    block's `rows` (top, bottom), or of the border."""
+    top, bottom = rows
+    for x, border_top, border_bottom in borders:
+        overlap = min(bottom, border_bottom) - max(top, border_top)
+        if gap[0] <= x <= gap[1] and overlap >= 0.5 * min(bottom - top, border_bottom - border_top):
+            return True
+    return False
 
 
 def _horizontal_cut(block: np.ndarray, comps: _Components, text_height: float

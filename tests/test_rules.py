@@ -214,3 +214,19 @@ def test_a_tightly_cut_word_keeps_the_stems_at_its_edges():
     tight = page[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     assert (binarise(tight)[:, 0].mean() >= 0.9) and (binarise(tight)[:, -1].mean() >= 0.9)
     assert find_layout(tight, "line").rules is None
+
+
+@pytest.mark.parametrize("angle", [0.0, 2.0, 8.0])
+def test_a_ruled_table_is_read_row_by_row(angle):
+    # Its columns are parted by white gutters that run the table's whole height, which
+    # would make them columns of text; the cell borders in them say it is a table.
+    page, _ = _table()
+    if angle:
+        page = np.asarray(Image.fromarray(page).rotate(angle, resample=Image.BILINEAR,
+                                                       expand=True, fillcolor=255)).copy()
+    lines = find_lines(page, "page")
+    assert len(lines) == len(CELLS)
+    for region in lines:
+        x, _, w, _ = region.box
+        # From the first column's text to the last's (boxes of a tilted page are hulls).
+        assert x < COLUMNS[1] - 100 and x + w > COLUMNS[2] + 20
