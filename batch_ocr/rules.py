@@ -13,8 +13,12 @@ any stroke of a letter at the page's text size (an em dash is about 1.4 text hei
 than a line of merged bold letters, and not the texture of a photo. Runs are found by a
 morphological opening with a one-pixel-thin bar, which keeps a crossing letter stroke out of the
 rule, inside the box of each component long enough to hold one: most pages have none and pay
-nothing. Rules must lie within about a degree of level or upright: pages tilted by more than
-`segment._ROTATE_MIN_DEG` are searched in their deskewed frame.
+nothing. A page tilted by a few degrees is searched at its text's slope (each box turned level),
+one tilted beyond `segment._ROTATE_MIN_DEG` in its deskewed frame. The uprights that meet
+horizontal rules are a table's cell borders: layout reads such a table row by row.
+
+One-line crops are not searched (the recogniser was trained on underlined lines); a crop cut
+with its border (a form cell) loses the lines along its edges (`edge_lines`).
 """
 from __future__ import annotations
 
@@ -167,7 +171,8 @@ def _levelling(shape: tuple[int, int], slope: float) -> tuple[np.ndarray, tuple[
     cos, sin = np.cos(theta), np.sin(theta)
     height, width = shape
     corners = np.array([[0, 0], [width, 0], [0, height], [width, height]], dtype=np.float64)
-    turned = corners @ np.array([[cos, -sin], [sin, cos]])  # (x, y) -> (x cos + y sin, y cos - x sin)
+    # Each corner (x, y) goes to (x cos + y sin, y cos - x sin).
+    turned = corners @ np.array([[cos, -sin], [sin, cos]])
     low = turned.min(axis=0)
     matrix = np.array([[cos, sin, -low[0]], [-sin, cos, -low[1]]])
     size = np.ceil(turned.max(axis=0) - low).astype(int) + 1

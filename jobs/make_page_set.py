@@ -7,10 +7,10 @@ Writes OUT_DIR/NAME.png or NAME.jpg (some colour, yellowed) and OUT_DIR/NAME.txt
 lines in reading order (column by column, top to bottom), one per line, as `batch-ocr eval
 --pages OUT_DIR` and `batch_ocr.page_eval.evaluate_pages` expect. Layouts: a letter (one column),
 a two-column flyer under a full-width title and rule, a book page with a drop capital and a
-picture, a typewritten memo with mixed sizes; and, only when asked for (`--layouts form`), a form:
-an underlined heading and fields whose rules run through their descenders, and a ruled table
-whose cells' text sometimes rests on the cell border (truth: a row's cells joined by spaces). Effects: skew up to +-15 degrees, blur, noise,
-JPEG, yellowed or textured paper, uneven light, bleed-through from the back of the sheet.
+picture, a typewritten memo with mixed sizes; and, only when asked for (`--layouts form`), a
+form: an underlined heading and fields whose rules run through their descenders, and a ruled
+table whose cells' text sometimes rests on the cell border (truth: a row's cells joined by
+spaces). Effects: skew up to +-15 degrees, blur, noise, JPEG, yellowed or textured paper, uneven light, bleed-through from the back of the sheet.
 A drop capital's truth is its word, whole ("Once", not "O nce"). Text comes from the training
 sampler (sentences mixed with prices, codes, dates, accented and rare characters: a stress test) or,
 with --text-file, runs of real prose from those files, as most letters and books hold.
@@ -163,17 +163,18 @@ def _title(page: Page, rng: np.random.Generator, font_path: Path, size: int, x: 
     page.y += int(size * 1.5)
 
 
-def _underlined(page: Page, font: ImageFont.FreeTypeFont, x: int, text: str, rng: np.random.Generator,
-                rule_to: int | None = None) -> None:
+def _underlined(page: Page, font: ImageFont.FreeTypeFont, x: int, text: str,
+                rng: np.random.Generator, rule_to: int | None = None) -> None:
     """`text` on a rule that runs through its descenders (as a typed form field or an underlined
     heading is printed): the rule touches the letters, so they share one ink component with it."""
     draw = ImageDraw.Draw(page.image)
     ascent, descent = font.getmetrics()
     draw.text((x, page.y), text, font=font, fill=0)
     rule_y = page.y + ascent + int(descent * rng.uniform(0.15, 0.6))
-    end = rule_to if rule_to is not None else x + int(font.getlength(text)) + int(rng.integers(0, 60))
-    draw.rectangle([x - int(rng.integers(0, 15)), rule_y, end, rule_y + int(rng.integers(1, 4)) - 1],
-                   fill=0)
+    end = rule_to if rule_to is not None else \
+        x + int(font.getlength(text)) + int(rng.integers(0, 60))
+    start = x - int(rng.integers(0, 15))
+    draw.rectangle([start, rule_y, end, rule_y + int(rng.integers(1, 4)) - 1], fill=0)
     page.lines.append(text)
     page.y += int((ascent + descent) * rng.uniform(1.8, 2.4))
 
