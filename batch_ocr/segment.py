@@ -23,9 +23,11 @@ components, so the same rules hold from 8 px to 80 px x-height. The stages:
    very long word, at the emptiest column) so the recogniser never sees an over-long crop; and
    any line is split at a blank of about two ems (a table's column gap, a tab stop).
 
-Known limits: columns need a white gutter running through the whole block; curved lines and
-vertical text are not handled (quarter turns: `deskew.rotation_candidates`); a cut inside a word
-(only when no word gap fits) and a drop capital make the joined text contain a space there.
+Known limits: columns need a white gutter running through the whole block (one holding a
+table's drawn cell border is no column gap: such a table is read row by row, one without drawn
+uprights column by column); curved lines and vertical text are not handled (quarter turns:
+`deskew.rotation_candidates`); a cut inside a word (only when no word gap fits) and a drop
+capital make the joined text contain a space there.
 """
 from __future__ import annotations
 
@@ -150,8 +152,9 @@ def find_lines(gray: np.ndarray, mode: str = "auto") -> list[LineRegion]:
 def find_layout(gray: np.ndarray, mode: str = "auto") -> Layout:
     """`find_lines`, with the page's ruling lines (table borders, underlines) where layout
     analysis ran and found some: letters touching a rule are letters again, and the crops must
-    be cut from the page with the rules painted out (`rules.erase_rules`). One-line images keep
-    theirs: the recogniser was trained on crops with underlines."""
+    be cut from the page with the rules painted out (`rules.page_for_crops`). One-line images
+    keep their underlines, as the recogniser was trained, and lose only border lines along their
+    edges (`rules.edge_lines`: a form cell cut out with its frame)."""
     if mode not in MODES:
         raise ValueError(f"segment mode must be one of {', '.join(MODES)}, not {mode!r}")
     gray = as_gray(gray)
