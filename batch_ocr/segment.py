@@ -181,7 +181,9 @@ def find_layout(gray: np.ndarray, mode: str = "auto") -> Layout:
         if _letters_band(comps, classified[0]) <= _SINGLE_LINE_HEIGHT * text_height:
             return Layout(_single_line(comps, text_height, classified=classified), edges)
         if edges is not None:  # more than a line after all: lay it out as it came
-            return find_layout(gray, "page")
+            comps = _components(page.ink)
+            text_height = _text_height(comps) or text_height
+            edges = None
     tilted = _tilted_page_lines(page, comps, text_height)
     if tilted is not None:
         lines, rules = tilted

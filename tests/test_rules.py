@@ -230,3 +230,16 @@ def test_a_ruled_table_is_read_row_by_row(angle):
         x, _, w, _ = region.box
         # From the first column's text to the last's (boxes of a tilted page are hulls).
         assert x < COLUMNS[1] - 100 and x + w > COLUMNS[2] + 20
+
+
+def test_a_page_with_a_dark_scan_border_reads_in_auto_mode_as_in_page_mode():
+    # A scanner lid's shadow along the top and left edges looks like a cut-out cell's border;
+    # the image holds several lines, so it is laid out as a page, border and all, as before.
+    texts = [("First line of the letter", 40, 40), ("and the second one here", 40, 90),
+             ("with a third to close", 40, 140)]
+    page = _page((520, 200), texts, [])
+    page[:6], page[:, :5] = 20, 20
+    auto, as_page = find_layout(page, "auto"), find_layout(page, "page")
+    assert len(auto.lines) == 3
+    assert [r.box for r in auto.lines] == [r.box for r in as_page.lines]
+    assert [r.pieces for r in auto.lines] == [r.pieces for r in as_page.lines]
