@@ -161,13 +161,11 @@ def find_layout(gray: np.ndarray, mode: str = "auto") -> Layout:
     page = flatten(gray)
     if page is None:
         return Layout([])
-    ink = page.ink
+    ink = page.ink  # a property that compares the whole page: made once here
     # A crop cut with its frame (a form cell, a label): the border lines along its edges are no
     # text; on pages the rule search below takes frames.
     edges = edge_lines(ink) if mode != "page" else None
-    if edges is not None:
-        ink = without_rules(ink, edges)
-    comps = _components(ink)
+    comps = _components(ink if edges is None else without_rules(ink, edges))
     text_height = _text_height(comps)
     if text_height is None:
         return Layout([], edges)
@@ -181,16 +179,16 @@ def find_layout(gray: np.ndarray, mode: str = "auto") -> Layout:
         if _letters_band(comps, classified[0]) <= _SINGLE_LINE_HEIGHT * text_height:
             return Layout(_single_line(comps, text_height, classified=classified), edges)
         if edges is not None:  # more than a line after all: lay it out as it came
-            comps = _components(page.ink)
+            comps = _components(ink)
             text_height = _text_height(comps) or text_height
             edges = None
     tilted = _tilted_page_lines(page, comps, text_height)
     if tilted is not None:
         lines, rules = tilted
     else:
-        rules = _rules(comps, page.ink, text_height)
+        rules = _rules(comps, ink, text_height)
         if rules is not None:
-            comps = _components(without_rules(page.ink, rules))
+            comps = _components(without_rules(ink, rules))
             text_height = _text_height(comps)
             if text_height is None:  # nothing but rules
                 return Layout([], rules)
@@ -245,14 +243,15 @@ def _tilted_page_lines(page: Flattened, comps: _Components, text_height: float
     # picture map sees the same mid-tones as on a level page.
     level = Flattened(rotate_image(page.flat, transform, page.paper), page.paper, page.threshold,
                       page.noise)
-    level_comps = _components(level.ink)
+    level_ink = level.ink
+    level_comps = _components(level_ink)
     level_height = _text_height(level_comps)
     if level_height is None:
         return None
-    rules = _rules(level_comps, level.ink, level_height, level=True)
+    rules = _rules(level_comps, level_ink, level_height, level=True)
     borders = rules.borders if rules is not None else []  # in the deskewed frame, as layout
     if rules is not None:
-        level_comps = _components(without_rules(level.ink, rules))
+        level_comps = _components(without_rules(level_ink, rules))
         level_height = _text_height(level_comps)
         rules = rules.to_original(transform.inverse, page.flat.shape)
         if level_height is None:  # nothing but rules

@@ -59,11 +59,11 @@ def build(tarball: Path, output: Path) -> dict[str, int]:
         t10k_labels = read_idx(archive, "t10k-labels-idx1-ubyte", "labels")
     with np.load(SMALL, allow_pickle=False) as small:
         small_images, small_labels, small_split = small["images"], small["labels"], small["split"]
-    held = set(_digests(small_images[small_split != "train"]))
-    extra = np.array([digest not in held for digest in _digests(train)])
     # The package's own training digits come back through `extra` (they are MNIST training
     # digits), so only its val and test digits are taken from it.
     kept = small_split != "train"
+    held = set(_digests(small_images[kept]))
+    extra = np.array([digest not in held for digest in _digests(train)])
     images = np.concatenate([small_images[kept], train[extra], t10k])
     labels = np.concatenate([small_labels[kept], train_labels[extra], t10k_labels])
     split = np.concatenate([small_split[kept], np.full(int(extra.sum()), "train"),

@@ -107,16 +107,17 @@ class Trainer:
         self.model = build_srn(self.config)
         self.optimizer = keras.optimizers.Adam(learning_rate=options.learning_rate, clipnorm=5.0)
         self.optimizer.build(self.model.trainable_variables)
-        self.state = {"step": 0, "samples": 0, "seconds": 0.0, "best_cer": None, "history": [],
-                      "val": self._val_identity()}
+        self.state = {"step": 0, "samples": 0, "seconds": 0.0, "best_cer": None, "history": []}
         restored = self._restore()
-        if restored and self.state.get("val", self._val_identity()) != self._val_identity():
+        # What the best CER is measured on: the validation spec and count.
+        val = [options.val, options.val_count] if options.val else None
+        if restored and self.state.get("val", val) != val:
             # The best CER was measured on another set: against it, no export would come (a
             # harder set) or the first one would win for good (an easier one).
             log.info("validation set changed (%s -> %s): the best CER starts afresh",
-                     self.state.get("val"), self._val_identity())
+                     self.state.get("val"), val)
             self.state["best_cer"] = None
-        self.state["val"] = self._val_identity()
+        self.state["val"] = val
         if not restored and options.init_from:
             from batch_ocr.recognizer import resolve_model_dir
 
@@ -178,10 +179,6 @@ class Trainer:
         staging.rename(self.checkpoint_dir)
         shutil.rmtree(old, ignore_errors=True)
         log.info("checkpoint saved at step %d", self.state["step"])
-
-    def _val_identity(self) -> list | None:
-        """What the best CER was measured on: the validation spec and count."""
-        return [self.options.val, self.options.val_count] if self.options.val else None
 
     def _restore(self) -> bool:
         directory = self.checkpoint_dir
