@@ -8,7 +8,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from batch_ocr.model.layout import valid_steps
+from batch_ocr.model.layout import WIDTH_STRIDE
 
 
 @keras.saving.register_keras_serializable(package="batch_ocr")
@@ -46,7 +46,7 @@ class AttentionDecoder(keras.layers.Layer):
 
     def prepare(self, encoded, widths):
         """Per-batch work shared by every decoding step: mask, attention keys, first state."""
-        mask = ops.arange(ops.shape(encoded)[1])[None, :] < valid_steps(widths, ops.shape(encoded)[1])[:, None]
+        mask = ops.arange(ops.shape(encoded)[1])[None, :] < _valid_steps(widths, ops.shape(encoded)[1])[:, None]
         maskf = ops.cast(mask, encoded.dtype)
         mean = ops.sum(encoded * maskf[:, :, None], axis=1) / ops.sum(maskf, axis=1, keepdims=True)
         return mask, self.key_proj(encoded), self.init_state(mean)
@@ -78,3 +78,10 @@ class AttentionDecoder(keras.layers.Layer):
         config = super().get_config()
         config.update(vocab_size=self.vocab_size, embed_dim=self.embed_dim, units=self.units)
         return config
+
+
+def _valid_steps(widths, max_steps):
+    """layout.valid_steps in Keras ops: the layer also trains on Keras's JAX backend
+    (jobs/train_printed_gpu.py), where TensorFlow is not installed."""
+    steps = ops.floor_divide(ops.cast(widths, "int32") + WIDTH_STRIDE - 1, WIDTH_STRIDE)
+    return ops.clip(steps, 1, max_steps)

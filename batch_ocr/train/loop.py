@@ -86,7 +86,7 @@ class Trainer:
         import keras
 
         from batch_ocr.model.build import SRNConfig, build_srn
-        from batch_ocr.model.layers import valid_steps
+        from batch_ocr.model.layout import valid_steps
 
         self.tf, self.keras = tf, keras
         self.options = options
