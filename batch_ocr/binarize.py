@@ -165,8 +165,16 @@ def _thresholded(flat: np.ndarray, counts: np.ndarray, noise: float) -> Flattene
     paper = float(np.searchsorted(cumulative, cumulative[-1] / 2.0))  # median grey level
     otsu, _ = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     threshold = min(float(otsu), paper - 4.0 * noise)
-    if paper - threshold < _MIN_CONTRAST:
+    if paper - threshold < _MIN_CONTRAST:  # judged on the darker class's top, as Otsu gives it
         return None
+    # Otsu's threshold is the top level of the darker class. Where no level lies just above it
+    # (a black-and-white scan holds 0 and 255 alone), the middle of the empty gap splits the
+    # page's own pixels the same way, and splits the grey pixels that interpolation makes later
+    # (the deskewed copy of a tilted page) by how much ink covers them: at Otsu's level only
+    # solid black would stay ink, and thin strokes at 75 dpi fell apart into specks.
+    gap = np.flatnonzero(counts[int(otsu) + 1:])
+    if gap.size and gap[0] > 0:
+        threshold = min(otsu + (1 + int(gap[0])) / 2.0, paper - 4.0 * noise)
     return Flattened(flat, paper, threshold, noise)
 
 

@@ -71,7 +71,9 @@ _TALL_LETTER = 2.5  # taller letters join lines only after normal letters have s
 _OVERSIZE = 10.0  # taller components are pictures or frames (a 3-line drop capital is ~8)
 _VERTICAL_RULE = 4.0  # a component this tall and thinner than _LETTER_MIN*2 is a vertical rule
 _RULE_LENGTH = 12.0  # a component this wide and thinner than _LETTER_MIN*2 is a horizontal rule
-_SOLID_WIDTH = 4.0  # a component this wide and more than half ink is a picture or bar
+_SOLID_WIDTH = 4.0  # a component this wide and more than half ink is a picture or bar ...
+_SOLID_WORD_HEIGHT = 2.0  # ... unless no taller than this (a merged word, ascender to descender)
+_SOLID_FILL = 0.8  # ... and less full of ink than this (a bar or table fill is nearly solid)
 _GUTTER = 1.2  # a white vertical gap at least this wide can separate columns ...
 _COLUMN_MIN_WIDTH = 10.0  # ... if both sides are this wide (receipt prices are not a column) ...
 _COLUMN_MIN_HEIGHT = 3.0  # ... and the block holds more than one line
@@ -299,8 +301,12 @@ def _classify(comps: _Components, text_height: float, non_text: np.ndarray | Non
         (comps.area < 2 * _LETTER_MIN * text_height * widths)
     rule |= (heights > _VERTICAL_RULE * text_height) & \
         (comps.area < 2 * _LETTER_MIN * text_height * heights)
-    # No letter is several text heights wide and mostly ink (bars, photos, table fills).
-    solid = (widths > _SOLID_WIDTH * text_height) & (comps.area > 0.5 * widths * heights)
+    # No letter is several text heights wide and mostly ink (bars, photos, table fills) -- but a
+    # word whose letters ran together (small or bold print at 75-100 dpi, a blurred heading) is
+    # that wide and over half ink too: one no taller than a line and not nearly solid is text.
+    fill = comps.area / np.maximum(widths * heights, 1)
+    solid = (widths > _SOLID_WIDTH * text_height) & (fill > 0.5) & \
+        ((heights > _SOLID_WORD_HEIGHT * text_height) | (fill > _SOLID_FILL))
     letter &= ~(tall | solid | rule)
     speck |= tall | rule | solid
     if non_text is not None:

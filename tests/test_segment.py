@@ -478,6 +478,25 @@ def test_pictures_and_rules_are_not_text():
     assert_lines_match(find_lines(page, "page"), truths)
 
 
+def test_a_word_run_together_into_one_blob_stays_in_its_line_and_a_bar_does_not():
+    """Small or bold print at 75-100 dpi merges a word's letters into one blob: wide and over
+    half ink like a bar, but a line tall and with holes. It is text; a solid bar is not."""
+    page, truths = five_line_page()
+    height = truths[1][3]
+    word = np.zeros((height, 6 * height), np.uint8)
+    word[::3, :] = 255  # streaks of paper bridged by ink: about 70 % ink, one component
+    word[::3, ::6] = 0
+    x0 = truths[1][0] + truths[1][2] + 20
+    page[truths[1][1]:truths[1][1] + height, x0:x0 + word.shape[1]] = word
+    bar_x0 = truths[2][0] + truths[2][2] + 20
+    page[truths[2][1]:truths[2][1] + height, bar_x0:bar_x0 + 6 * height] = 0
+    regions = find_lines(page, "page")
+    assert len(regions) == len(truths)
+    x, y, w, h = regions[1].box
+    assert x + w >= x0 + word.shape[1] - TOLERANCE  # the merged word ends the line
+    assert_box_matches(regions[2].box, truths[2])  # the bar is left out
+
+
 def test_colour_input_and_bad_mode():
     page, truths = five_line_page()
     rgb = np.repeat(page[:, :, None], 3, axis=2)
@@ -534,6 +553,30 @@ def test_strongly_skewed_page_lines_in_order_and_crops_level(angle):
             assert rows.size and rows[-1] - rows[0] <= 1.3 * truth[3]
             assert crop.shape[0] <= 1.6 * truth[3]
         assert sum(c.shape[1] for c in line_crops) >= 0.9 * truth[2]
+
+
+@pytest.mark.parametrize("angle", [-13.0, 13.0])
+def test_strongly_skewed_black_and_white_small_print_keeps_whole_lines(angle):
+    """A fax-like page: small print, tilted, thresholded to two levels. Its deskewed copy is
+    interpolated grey; cut at Otsu's level (the top of the black class, 0) only solid black
+    stayed ink, and the letters fell apart into specks and the lines into fragments."""
+    page, truths = stacked([(SENTENCES[i], SANS, 11) for i in range(6)], width=400, leading=1.6)
+    bilevel = np.where(_turned(page, angle) < 128, 0, 255).astype(np.uint8)
+    regions = find_lines(bilevel, "page")
+    assert len(regions) == len(truths)
+    assert all(abs(region.angle - angle) < 1.0 for region in regions)
+
+
+def test_black_and_white_threshold_sits_in_the_middle_of_the_gap():
+    from batch_ocr.binarize import flatten
+
+    page, _ = five_line_page()
+    bilevel = np.where(page < 128, 0, 255).astype(np.uint8)
+    flat = flatten(bilevel)
+    assert flat.threshold == 127.5
+    assert np.array_equal(flat.ink, bilevel == 0)  # the same split of the page's own pixels
+    grey = flatten(page)
+    assert grey.threshold == int(grey.threshold)  # grey pages keep Otsu's level
 
 
 def test_skew_angle_scores_every_candidate_like_one_bincount_per_angle():
