@@ -74,6 +74,10 @@ _RULE_LENGTH = 12.0  # a component this wide and thinner than _LETTER_MIN*2 is a
 _SOLID_WIDTH = 4.0  # a component this wide and more than half ink is a picture or bar ...
 _SOLID_WORD_HEIGHT = 2.0  # ... unless no taller than this (a merged word, ascender to descender)
 _SOLID_FILL = 0.8  # ... and less full of ink than this (a bar or table fill is nearly solid)
+# A line whose box comes within _EDGE_PX of the image's top or bottom edge and is lower than
+# _CLIPPED_SHARE of the tallest other line is a neighbour's clipped edge (auto mode).
+_EDGE_PX = 1
+_CLIPPED_SHARE = 0.7
 _GUTTER = 1.2  # a white vertical gap at least this wide can separate columns ...
 _COLUMN_MIN_WIDTH = 10.0  # ... if both sides are this wide (receipt prices are not a column) ...
 _COLUMN_MIN_HEIGHT = 3.0  # ... and the block holds more than one line
@@ -196,9 +200,30 @@ def find_layout(gray: np.ndarray, mode: str = "auto") -> Layout:
                 return Layout([], rules)
         lines = _page_lines(comps, text_height, _non_text(page, comps, text_height),
                             borders=rules.borders if rules is not None else ())
-    if mode == "auto" and len(lines) <= 1:
-        return Layout(_single_line(comps, text_height), rules)
+    if mode == "auto":
+        lines = _without_clipped_neighbours(lines, gray.shape[0])
+        if len(lines) <= 1:
+            return Layout(_single_line(comps, text_height), rules)
     return Layout(lines, rules)
+
+
+def _without_clipped_neighbours(lines: list[LineRegion], image_height: int) -> list[LineRegion]:
+    """`lines` less those cut by the image's top or bottom edge and far lower than the tallest
+    other line: in a crop of a line or a few, the edge of a neighbouring line (the feet of the
+    line above, the tops of the one below) is no line of its own, and read alone it is noise. The
+    recogniser reads a line crop with such edges in it as it was trained to."""
+    if len(lines) < 2:
+        return lines
+    heights = [region.box[3] for region in lines]
+    kept = []
+    for index, region in enumerate(lines):
+        _, top, _, height = region.box
+        at_edge = top <= _EDGE_PX or top + height >= image_height - _EDGE_PX
+        tallest_other = max(heights[:index] + heights[index + 1:])
+        if at_edge and region.angle == 0.0 and height < _CLIPPED_SHARE * tallest_other:
+            continue
+        kept.append(region)
+    return kept
 
 
 def _rules(comps: _Components, ink: np.ndarray, text_height: float, level: bool = False

@@ -497,6 +497,24 @@ def test_a_word_run_together_into_one_blob_stays_in_its_line_and_a_bar_does_not(
     assert_box_matches(regions[2].box, truths[2])  # the bar is left out
 
 
+def test_auto_leaves_out_the_clipped_edges_of_neighbouring_lines():
+    """A line crop cut from a page holds the feet of the line above and the tops of the line
+    below: in auto mode they are no lines of their own (read alone they were noise), while a
+    crop of two whole lines keeps both."""
+    page, truths = stacked([(SENTENCES[i], SANS, 28) for i in range(3)], width=900, leading=1.3)
+    top = truths[0][1] + truths[0][3] * 2 // 3
+    bottom = truths[2][1] + truths[2][3] // 3
+    crop = page[top:bottom]
+    assert len(find_lines(crop, "page")) == 3  # layout alone finds the fragments
+    regions = find_lines(crop, "auto")
+    assert len(regions) == 1
+    x, y, w, h = regions[0].box
+    middle = truths[1]
+    assert y <= middle[1] - top and y + h >= middle[1] - top + middle[3]  # the whole middle line
+    tight = page[truths[0][1]:truths[1][1] + truths[1][3]]  # two whole lines, edge to edge
+    assert len(find_lines(tight, "auto")) == 2
+
+
 def test_colour_input_and_bad_mode():
     page, truths = five_line_page()
     rgb = np.repeat(page[:, :, None], 3, axis=2)
