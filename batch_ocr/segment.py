@@ -381,7 +381,9 @@ def _single_line(comps: _Components, text_height: float, whole_crop: bool = Fals
     slope = _skew_slope(letters, comps, text_height)
     laid = _sheared(comps, slope)
     line = _Line(letters.tolist(), int(laid.y0[letters].min()), int(laid.y1[letters].max()), [])
-    _attach_marks([line], marks, laid, text_height)
+    # The image's one line: a dash or bullet a wide space before its first word, or a mark a
+    # space after its last, is still its own (on a page it could be a neighbour column's).
+    _attach_marks([line], marks, laid, text_height, reach=np.inf)
     return [_region(line, comps, slope)]
 
 
@@ -664,13 +666,14 @@ def _demote_fragments(lines: list[_Line], comps: _Components) -> tuple[list[_Lin
 
 
 def _attach_marks(lines: list[_Line], marks: np.ndarray, comps: _Components,
-                  text_height: float) -> None:
+                  text_height: float, reach: float = _MARK_REACH) -> None:
     """Give each mark (dot, accent, comma, hyphen) to the nearest line it plausibly belongs to;
-    marks near no line are dropped as noise."""
+    marks near no line are dropped as noise. `reach`: how far beyond a line's letters, in text
+    heights."""
     if not lines or marks.size == 0:
         return
-    left = np.array([comps.x0[line.letters].min() for line in lines]) - _MARK_REACH * text_height
-    right = np.array([comps.x1[line.letters].max() for line in lines]) + _MARK_REACH * text_height
+    left = np.array([comps.x0[line.letters].min() for line in lines]) - reach * text_height
+    right = np.array([comps.x1[line.letters].max() for line in lines]) + reach * text_height
     tops = np.array([line.top for line in lines], dtype=np.float64)
     bottoms = np.array([line.bottom for line in lines], dtype=np.float64)
     reach = _MARK_REACH_Y * (bottoms - tops)

@@ -515,6 +515,15 @@ def test_auto_leaves_out_the_clipped_edges_of_neighbouring_lines():
     assert len(find_lines(tight, "auto")) == 2
 
 
+def test_auto_keeps_a_dash_a_wide_space_before_the_first_word_of_a_line_crop():
+    page, truths = stacked([("-      Total due", SANS, 28)], width=500)
+    page = np.vstack([np.full((40, 500), 255, np.uint8), page])  # tall enough for the layout pass
+    regions = find_lines(page, "auto")
+    assert len(regions) == 1
+    x, y, w, h = truths[0]
+    assert_box_matches(regions[0].box, (x, y + 40, w, h))
+
+
 def test_colour_input_and_bad_mode():
     page, truths = five_line_page()
     rgb = np.repeat(page[:, :, None], 3, axis=2)
