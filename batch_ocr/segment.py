@@ -183,7 +183,13 @@ def find_layout(gray: np.ndarray, mode: str = "auto") -> Layout:
         # segmentation (bench lines: 1.10 against 0.60 ms).
         classified = _classify(comps, text_height)
         if _letters_band(comps, classified[0]) <= _SINGLE_LINE_HEIGHT * text_height:
-            return Layout(_single_line(comps, text_height, classified=classified), edges)
+            # All of its ink in that band too: one line whose underline may have swallowed most
+            # of its letters (through their descenders) into one wide "rule". Read whole, as
+            # `line` reads it; the letters alone would be what the underline left.
+            inked = np.flatnonzero(comps.area >= max(2.0, (_SPECK_SIZE * text_height) ** 2))
+            whole = _letters_band(comps, inked) <= _SINGLE_LINE_HEIGHT * text_height
+            return Layout(_single_line(comps, text_height, whole_crop=whole,
+                                       classified=classified), edges)
         if edges is not None:  # more than a line after all: lay it out as it came
             comps = _components(ink)
             text_height = _text_height(comps) or text_height

@@ -524,6 +524,19 @@ def test_auto_keeps_a_dash_a_wide_space_before_the_first_word_of_a_line_crop():
     assert_box_matches(regions[0].box, (x, y + 40, w, h))
 
 
+def test_auto_reads_a_line_whose_underline_swallowed_its_letters_whole():
+    """An underline through the descenders joins most letters into one component as wide as a
+    rule; the one-line crop is still read whole (as `line` reads it), not as the few letters
+    the underline left apart."""
+    page, truths = stacked([("gypsy jumpy quip yoga pygmy", SANS, 28)], width=600)
+    x, y, w, h = truths[0]
+    page[y + h - 3:y + h, x:x + w] = 0  # through the feet of g, y, p, q, j
+    page = np.vstack([np.full((30, 600), 255, np.uint8), page])
+    regions = find_lines(page, "auto")
+    assert len(regions) == 1
+    assert_box_matches(regions[0].box, (x, y + 30, w, h))
+
+
 def test_colour_input_and_bad_mode():
     page, truths = five_line_page()
     rgb = np.repeat(page[:, :, None], 3, axis=2)
