@@ -19,6 +19,8 @@ _WORK_SIZE = 512
 # print on grey paper spans as few as 30-40 levels in all, so the bar is low; noise is judged
 # separately (the threshold keeps 4 noise sigmas clear of the paper).
 _MIN_CONTRAST = 12.0
+# Where ink covers over half the image, the paper level is this quantile of the grey levels.
+_PAPER_SHARE = 0.9
 # Picture areas: a window of this many text heights that is mostly mid-tone (neither paper nor
 # ink) is a photo or a grey box; text has mid-tones only along its stroke edges.
 _PICTURE_WINDOW = 2.0
@@ -166,7 +168,12 @@ def _thresholded(flat: np.ndarray, counts: np.ndarray, noise: float) -> Flattene
     otsu, _ = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     threshold = min(float(otsu), paper - 4.0 * noise)
     if paper - threshold < _MIN_CONTRAST:  # judged on the darker class's top, as Otsu gives it
-        return None
+        # Ink over half the image (a crop of large, bold or blurred print) pulls the median into
+        # the strokes' grey edges; the paper is then the light end of the image.
+        paper = float(np.searchsorted(cumulative, cumulative[-1] * _PAPER_SHARE))
+        threshold = min(float(otsu), paper - 4.0 * noise)
+        if paper - threshold < _MIN_CONTRAST:
+            return None
     # Otsu's threshold is the top level of the darker class. Where no level lies just above it
     # (a black-and-white scan holds 0 and 255 alone), the middle of the empty gap splits the
     # page's own pixels the same way, and splits the grey pixels that interpolation makes later

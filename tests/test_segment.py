@@ -537,6 +537,22 @@ def test_auto_reads_a_line_whose_underline_swallowed_its_letters_whole():
     assert_box_matches(regions[0].box, (x, y + 30, w, h))
 
 
+def test_large_blurred_print_covering_most_of_a_crop_is_still_text():
+    """Ink over half the crop (large bold print, blurred, cut tight) pulls the median grey into
+    the strokes: judged against the median, ink and paper were too close and the crop blank."""
+    page, truths = stacked([("note rayple", FONT_DIR + "DejaVuSans-Bold.ttf", 40)], width=320,
+                           x=4, leading=1.0)
+    x, y, w, h = truths[0]
+    page = cv2.erode(page, np.ones((3, 3), np.uint8))[y:y + h, :x + w + 2]  # bolder still
+    blurred = cv2.GaussianBlur(page.astype(np.float32), (0, 0), 2.0)
+    faint = (165 + (206 - 165) * blurred / 255.0).astype(np.uint8)  # 41 grey levels in all
+    assert np.median(faint) < 195  # the median is no paper level
+    for mode in ("line", "auto"):
+        regions = find_lines(faint, mode)
+        assert len(regions) == 1
+        assert regions[0].box[2] >= 0.95 * w
+
+
 def test_colour_input_and_bad_mode():
     page, truths = five_line_page()
     rgb = np.repeat(page[:, :, None], 3, axis=2)
