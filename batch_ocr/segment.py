@@ -78,6 +78,7 @@ _SOLID_FILL = 0.8  # ... and less full of ink than this (a bar or table fill is 
 # _CLIPPED_SHARE of the tallest other line is a neighbour's clipped edge (auto mode).
 _EDGE_PX = 1
 _CLIPPED_SHARE = 0.7
+_FILLS_IMAGE = 0.8  # auto: a line at least this share of the image's height makes it a line crop
 _GUTTER = 1.2  # a white vertical gap at least this wide can separate columns ...
 _COLUMN_MIN_WIDTH = 10.0  # ... if both sides are this wide (receipt prices are not a column) ...
 _COLUMN_MIN_HEIGHT = 3.0  # ... and the block holds more than one line
@@ -210,6 +211,10 @@ def find_layout(gray: np.ndarray, mode: str = "auto") -> Layout:
         lines = _without_clipped_neighbours(lines, gray.shape[0])
         if len(lines) <= 1:
             return Layout(_single_line(comps, text_height), rules)
+        if max(region.box[3] for region in lines) >= _FILLS_IMAGE * gray.shape[0]:
+            # A line as tall as the image: a line crop whose large or clipped letters made the
+            # layout pass see several (each word a line, neighbours' edges more); read it whole.
+            return Layout(_single_line(comps, text_height, whole_crop=True), rules)
     return Layout(lines, rules)
 
 

@@ -348,6 +348,25 @@ def test_auto_skips_the_layout_pass_when_the_letters_lie_in_one_band(monkeypatch
     assert find_lines(two, "auto") == with_layout[1] and calls == [1, 2]
 
 
+def test_auto_reads_an_image_whole_when_layout_finds_a_line_as_tall_as_the_image(monkeypatch):
+    """Large or clipped letters of a line crop can make the layout pass see several lines (each
+    word one, a neighbour's edge another); one of them as tall as the image marks a line crop,
+    read whole as `line` reads it. Lines that leave most of the height are kept as found."""
+    from batch_ocr import segment
+    from batch_ocr.records import LineRegion
+
+    page, truths = render([("MAY 9, 2012 (301,386.49)", SANS, 28, 10, 12)], (440, 50))
+    split = [LineRegion((10, 10, 60, 42), [(10, 10, 60, 42)]),
+             LineRegion((90, 14, 120, 30), [(90, 14, 120, 30)])]
+    monkeypatch.setattr(segment, "_letters_band", lambda *a: 10**6)  # the layout pass runs
+    monkeypatch.setattr(segment, "_page_lines", lambda *a, **k: list(split))
+    regions = find_lines(page, "auto")
+    assert len(regions) == 1
+    assert_box_matches(regions[0].box, truths[0])
+    split[0] = LineRegion((10, 14, 60, 30), [(10, 14, 60, 30)])  # 30 of 50 rows: two lines stay
+    assert find_lines(page, "auto") == split
+
+
 def test_very_long_line_is_split_into_pieces_that_cover_all_ink():
     text = " ".join(SENTENCES[:4])  # ~180 characters, aspect far above the limit
     page, truths = render([(text, SANS, 22, 10, 6)], (2600, 40))
