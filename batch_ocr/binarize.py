@@ -161,8 +161,10 @@ def _row_noise(rows: np.ndarray) -> float:
 
 
 def _thresholded(flat: np.ndarray, counts: np.ndarray, noise: float) -> Flattened | None:
-    """The flattened page with its paper level (median grey), Otsu's threshold clamped 4 noise
-    sigmas below the paper, or None when ink and paper are too close to tell apart."""
+    """The flattened page with its paper level (median grey; the light end where ink covers
+    over half the image), Otsu's threshold (in the middle of an empty gap of grey levels above
+    it) clamped 4 noise sigmas below the paper, or None when ink and paper are too close to tell
+    apart."""
     cumulative = np.cumsum(counts)
     paper = float(np.searchsorted(cumulative, cumulative[-1] / 2.0))  # median grey level
     otsu, _ = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)

@@ -187,7 +187,7 @@ def find_layout(gray: np.ndarray, mode: str = "auto") -> Layout:
             # All of its ink in that band too: one line whose underline may have swallowed most
             # of its letters (through their descenders) into one wide "rule". Read whole, as
             # `line` reads it; the letters alone would be what the underline left.
-            inked = np.flatnonzero(comps.area >= max(2.0, (_SPECK_SIZE * text_height) ** 2))
+            inked = np.flatnonzero(comps.area >= _speck_area(text_height))
             whole = _letters_band(comps, inked) <= _SINGLE_LINE_HEIGHT * text_height
             return Layout(_single_line(comps, text_height, whole_crop=whole,
                                        classified=classified), edges)
@@ -324,12 +324,17 @@ def _text_height(comps: _Components) -> float | None:
     return median(heights[letters])
 
 
+def _speck_area(text_height: float) -> float:
+    """Components of less ink than this (pixels) are specks: noise, not text."""
+    return max(2.0, (_SPECK_SIZE * text_height) ** 2)
+
+
 def _classify(comps: _Components, text_height: float, non_text: np.ndarray | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
     """Indices of letters and of marks; specks and oversize parts (rules, pictures, frames) are in
     neither, nor is anything flagged in `non_text` (bool per component)."""
     heights, widths = comps.height, comps.width
-    speck = comps.area < max(2.0, (_SPECK_SIZE * text_height) ** 2)
+    speck = comps.area < _speck_area(text_height)
     letter = ~speck & (heights >= max(_MIN_LETTER_PX, _LETTER_MIN * text_height))
     tall = heights > _OVERSIZE * text_height
     # Thin on average rather than in its box, so a slightly tilted rule is still a rule.
@@ -382,7 +387,7 @@ def _single_line(comps: _Components, text_height: float, whole_crop: bool = Fals
         # The image is known to be one line: bold or blurred words that merge into one wide solid
         # blob, underlines and clipped neighbour lines are part of what the recogniser reads
         # (it was trained on such crops); only specks are left out.
-        letters = np.flatnonzero(comps.area >= max(2.0, (_SPECK_SIZE * text_height) ** 2))
+        letters = np.flatnonzero(comps.area >= _speck_area(text_height))
         marks = np.array([], dtype=np.int64)
     else:
         letters, marks = classified if classified is not None else \
@@ -394,7 +399,7 @@ def _single_line(comps: _Components, text_height: float, whole_crop: bool = Fals
     line = _Line(letters.tolist(), int(laid.y0[letters].min()), int(laid.y1[letters].max()), [])
     # The image's one line: a dash or bullet a wide space before its first word, or a mark a
     # space after its last, is still its own (on a page it could be a neighbour column's).
-    _attach_marks([line], marks, laid, text_height, reach=np.inf)
+    _attach_marks([line], marks, laid, text_height, reach_x=np.inf)
     return [_region(line, comps, slope)]
 
 
@@ -677,14 +682,14 @@ def _demote_fragments(lines: list[_Line], comps: _Components) -> tuple[list[_Lin
 
 
 def _attach_marks(lines: list[_Line], marks: np.ndarray, comps: _Components,
-                  text_height: float, reach: float = _MARK_REACH) -> None:
+                  text_height: float, reach_x: float = _MARK_REACH) -> None:
     """Give each mark (dot, accent, comma, hyphen) to the nearest line it plausibly belongs to;
-    marks near no line are dropped as noise. `reach`: how far beyond a line's letters, in text
-    heights."""
+    marks near no line are dropped as noise. `reach_x`: how far left or right of a line's letters
+    a mark may lie, in text heights."""
     if not lines or marks.size == 0:
         return
-    left = np.array([comps.x0[line.letters].min() for line in lines]) - reach * text_height
-    right = np.array([comps.x1[line.letters].max() for line in lines]) + reach * text_height
+    left = np.array([comps.x0[line.letters].min() for line in lines]) - reach_x * text_height
+    right = np.array([comps.x1[line.letters].max() for line in lines]) + reach_x * text_height
     tops = np.array([line.top for line in lines], dtype=np.float64)
     bottoms = np.array([line.bottom for line in lines], dtype=np.float64)
     reach = _MARK_REACH_Y * (bottoms - tops)
