@@ -6,10 +6,12 @@ budget, while a renderer pool writes fresh synthetic lines beside it.
 narrow for its label training attention only) and the same data (prerender's shards), on Keras's
 JAX backend, for a lent GPU machine whose image holds JAX, optax, OpenCV and Pillow but not
 TensorFlow. Two things differ because XLA compiles one program per input shape: batches have a
-fixed size and widths padded up to a multiple of 128 pixels (a handful of shapes, each compiled
-once), and labels are padded to max_chars + 1. The learning rate follows the clock (warm-up, then
-cosine to 5 % of the peak at the budget's end) since the number of steps in a budget is not known
-ahead.
+fixed size and widths padded up to the next of six widths (WIDTH_LADDER), and labels are padded
+to max_chars + 1. On an H200 each width took 30-55 s to compile (XLA's autotuning of the
+convolutions, with a renderer pool busy on the CPU), about half of a 450 s budget; with
+autotuning off (XLA_FLAGS=--xla_gpu_autotune_level=0) it compiled in 15-28 s but trained about
+40 times slower, so it stays on. The learning rate follows the clock (warm-up, then cosine to 5 %
+of the peak at the budget's end) since the number of steps in a budget is not known ahead.
 
 Writes TAG.weights.h5 (Keras weights, backend-neutral: `jobs/import_weights.py` turns them into a
 model directory with TensorFlow) every few minutes and at the end, and TAG.json with the history.
