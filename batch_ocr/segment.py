@@ -523,13 +523,36 @@ def _reading_blocks(letters: np.ndarray, comps: _Components, text_height: float,
     pending = [letters] if letters.size else []
     while pending:
         block = pending.pop()
-        parts = _vertical_cut(block, comps, text_height, borders) or _horizontal_cut(
-            block, comps, text_height)
+        if _beyond_a_table(block, comps, text_height, borders):
+            # Lines above or below a table first go their own way: a word space of theirs in
+            # line with the gap between two cells would otherwise pass for a column gutter
+            # down the whole block, and the table's rows would be read in two halves.
+            parts = _horizontal_cut(block, comps, text_height) or _vertical_cut(
+                block, comps, text_height, borders)
+        else:
+            parts = _vertical_cut(block, comps, text_height, borders) or _horizontal_cut(
+                block, comps, text_height)
         if parts is None:
             done.append(block)
         else:  # push in reverse so the first part is processed (and emitted) first
             pending.extend(reversed(parts))
     return done
+
+
+def _beyond_a_table(block: np.ndarray, comps: _Components, text_height: float,
+                    borders: Sequence[tuple[float, float, float]]) -> bool:
+    """Whether the block holds rows of a table (cell borders run down part of it, three or more
+    side by side: a frame's two sides make no table) and lines more than a text height above or
+    below them."""
+    top, bottom = comps.y0[block].min(), comps.y1[block].max()
+    for _, border_top, border_bottom in borders:
+        side_by_side = sum(min(border_bottom, other_bottom) - max(border_top, other_top)
+                           >= 0.5 * (border_bottom - border_top)
+                           for _, other_top, other_bottom in borders)
+        if side_by_side >= 3 and min(bottom, border_bottom) > max(top, border_top) and \
+                (top < border_top - text_height or bottom > border_bottom + text_height):
+            return True
+    return False
 
 
 def _vertical_cut(block: np.ndarray, comps: _Components, text_height: float,

@@ -243,3 +243,30 @@ def test_a_page_with_a_dark_scan_border_reads_in_auto_mode_as_in_page_mode():
     assert len(auto.lines) == 3
     assert [r.box for r in auto.lines] == [r.box for r in as_page.lines]
     assert [r.pieces for r in auto.lines] == [r.pieces for r in as_page.lines]
+
+
+def test_a_table_is_read_by_rows_when_a_line_below_it_has_a_word_space_beside_a_cell_border():
+    """The line under the table has a word space in line with the blank between two cells (the
+    border a little to its right): over the whole block that space looked like a column gutter,
+    and the table was read in two halves. Lines above and below a table now go their own way
+    first."""
+    specs = [("Quarterly figures", SANS, 24, 40, 20)]
+    cells = [["Item", "Count", "Price"], ["Paper", "12", "3.50"], ["Toner", "4", "61.00"],
+             ["Pens", "30", "0.90"]]
+    for y, row in zip((100, 150, 200, 250), cells):
+        specs += [(text, SANS, 24, x, y + 8) for x, text in zip((50, 410, 610), row)]
+    specs += [("Totals are net of", SANS, 24, 40, 340), ("tax and carriage", SANS, 24, 375, 340)]
+    image = Image.new("L", (800, 400), 255)
+    for text, font, size, x, y in specs:
+        ImageDraw.Draw(image).text((x, y), text, font=ImageFont.truetype(font, size), fill=0)
+    page = np.asarray(image).copy()
+    for x in (40, 400, 600, 780):
+        page[95:300, x:x + 2] = 0
+    for y in (95, 145, 195, 245, 298):
+        page[y:y + 2, 40:782] = 0
+    lines = find_lines(page, "page")
+    assert len(lines) == 6  # heading, four rows, the line below
+    for line in lines[1:5]:
+        x, _, w, _ = line.box
+        assert x < 60 and x + w > 640  # each row from its first cell to its last
+    assert lines[5].box[0] < 60 and lines[5].box[0] + lines[5].box[2] > 560
