@@ -23,6 +23,7 @@ with its border (a form cell) loses the lines along its edges (`edge_lines`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -51,8 +52,9 @@ class Rules:
     # the frame they were found in: columns on either side of one are a table's, read across.
     borders: list[tuple[float, float, float]] = field(default_factory=list)
 
-    @property
+    @cached_property
     def any(self) -> np.ndarray:
+        # Made once: layout takes the rules out of the ink, and cropping paints them out.
         return self.horizontal | self.vertical
 
     def to_original(self, inverse: np.ndarray, shape: tuple[int, int]) -> Rules:

@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from batch_ocr.batching import to_model_input  # noqa: E402
-from batch_ocr.charset import EOS, GO, PAD, PRINTED_CHARSET, Charset  # noqa: E402
+from batch_ocr.charset import EOS, PAD, PRINTED_CHARSET, Charset  # noqa: E402
+from batch_ocr.train.sources import ShardSource, encode_batch  # noqa: E402
 
 # Padded widths: each is one compiled program (tens of seconds to compile), so a short ladder;
 # lines wider than the last are skipped (fewer than 1 in 500 of prerender's lines).
@@ -46,7 +46,6 @@ WIDTH_LADDER = (160, 256, 384, 512, 704, 1152)
 def fixed_shape_batches(source, charset, rng, batch, max_chars, max_width, pool_batches=16):
     """Batches of exactly `batch` lines, width padded up to the next WIDTH_LADDER step and labels
     to max_chars + 1, drawn in width-sorted pools (little padding) and yielded in random order."""
-    length = max_chars + 1
     while True:
         pool = []
         while len(pool) < batch * pool_batches:
@@ -59,16 +58,7 @@ def fixed_shape_batches(source, charset, rng, batch, max_chars, max_width, pool_
             samples = cuts[index]
             widest = max(s[0].shape[1] for s in samples)
             width = next(w for w in WIDTH_LADDER if w >= widest)
-            images, widths = to_model_input([s[0] for s in samples], (batch, width))
-            decoder_inputs = np.zeros((batch, length), np.int32)
-            targets = np.zeros((batch, length), np.int32)
-            for row, (_, text) in enumerate(samples):
-                ids = charset.encode(text)
-                decoder_inputs[row, 0] = GO
-                decoder_inputs[row, 1:len(ids) + 1] = ids
-                targets[row, :len(ids)] = ids
-                targets[row, len(ids)] = EOS
-            yield images, widths, decoder_inputs, targets
+            yield encode_batch(samples, charset, (batch, width), max_chars + 1)
 
 
 def run_ahead(iterator, ahead=8):
@@ -123,7 +113,6 @@ def main(argv=None) -> None:
     import optax
 
     from batch_ocr.model.build import SRNConfig, build_srn
-    from batch_ocr.train.sources import ShardSource
 
     started = time.monotonic()
     log_lines: list[str] = []

@@ -192,9 +192,13 @@ def batches(source: Source, charset: Charset, rng: np.random.Generator, batch_si
             yield encode_batch(cut[index], charset)
 
 
-def encode_batch(samples: list[Sample], charset: Charset):
-    images, widths = to_model_input([s[0] for s in samples])
-    length = max(len(s[1]) for s in samples) + 1
+def encode_batch(samples: list[Sample], charset: Charset, shape: tuple[int, int] | None = None,
+                 length: int | None = None):
+    """(images, widths, decoder inputs, targets) of `samples`: images padded to the widest (or
+    to `shape`, rows and width, as `to_model_input`), labels to the longest text + EOS (or to
+    `length`): a fixed shape for trainers that compile one program per shape."""
+    images, widths = to_model_input([s[0] for s in samples], shape)
+    length = length or max(len(s[1]) for s in samples) + 1
     decoder_inputs = np.zeros((len(samples), length), dtype=np.int32)
     targets = np.zeros((len(samples), length), dtype=np.int32)
     for row, (_, text) in enumerate(samples):
