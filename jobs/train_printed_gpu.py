@@ -7,10 +7,12 @@ narrow for its label training attention only) and the same data (prerender's sha
 JAX backend, for a lent GPU machine whose image holds JAX, optax, OpenCV and Pillow but not
 TensorFlow. Two things differ because XLA compiles one program per input shape: batches have a
 fixed size and widths padded up to the next of six widths (WIDTH_LADDER), and labels are padded
-to max_chars + 1. On an H200 each width took 30-55 s to compile (XLA's autotuning of the
-convolutions, with a renderer pool busy on the CPU), about half of a 450 s budget; with
-autotuning off (XLA_FLAGS=--xla_gpu_autotune_level=0) it compiled in 15-28 s but trained about
-40 times slower, so it stays on. The learning rate follows the clock (warm-up, then cosine to 5 %
+to max_chars + 1. Each width takes tens of seconds to compile (XLA's autotuning of the
+convolutions): one by one as they first came up, on an H200, about half of a 450 s budget; side
+by side before training, on an H100 with a renderer pool busy on its CPU, 224 s in all, no
+sooner, but the learning-rate schedule then starts with training. With autotuning off
+(XLA_FLAGS=--xla_gpu_autotune_level=0) they compiled in 15-28 s but trained about 40 times
+slower, so it stays on. The learning rate follows the clock (warm-up, then cosine to 5 %
 of the peak at the budget's end) since the number of steps in a budget is not known ahead.
 
 Writes TAG.weights.h5 (Keras weights, backend-neutral: `jobs/import_weights.py` turns them into a
@@ -81,6 +83,33 @@ def learning_rate(fraction: float, peak: float, warmup: float) -> float:
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def precompile(train_step, trainable, non_trainable, opt_state, sample_batch, log):
+    """One compiled step per WIDTH_LADDER width, compiled side by side in threads (XLA compiles
+    and autotunes outside the GIL) before the clock starts: compiled one by one as each width
+    first came up, they took half of a 450 s budget and the learning-rate schedule's peak with it.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import jax.numpy as jnp
+
+    images, widths, decoder_inputs, targets = sample_batch
+
+    def compile_width(width):
+        began = time.monotonic()
+        shaped = np.zeros(images.shape[:2] + (width,) + images.shape[3:], images.dtype)
+        compiled = train_step.lower(trainable, non_trainable, opt_state, jnp.float32(0.0), shaped,
+                                    widths, decoder_inputs, targets).compile()
+        log(f"width {width}: compiled in {time.monotonic() - began:.1f} s")
+        return width, compiled
+
+    try:
+        with ThreadPoolExecutor(len(WIDTH_LADDER)) as pool:
+            return dict(pool.map(compile_width, WIDTH_LADDER))
+    except Exception as exc:  # noqa: BLE001 - e.g. out of memory with six autotunings at once
+        log(f"compiling side by side failed ({exc!r}); one width at a time")
+        return dict(compile_width(width) for width in WIDTH_LADDER)
+
+
 def wait_for_shards(directory: Path, count: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while len(list(directory.glob("*.npz"))) < count:
@@ -94,7 +123,11 @@ def main(argv=None) -> None:
     parser.add_argument("--shards", type=Path, required=True, help="directory prerender writes into")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--tag", required=True)
-    parser.add_argument("--seconds", type=float, required=True, help="training budget (wall clock)")
+    parser.add_argument("--seconds", type=float, required=True,
+                        help="training budget (wall clock), counted after every width is compiled")
+    parser.add_argument("--end-by", type=float,
+                        help="seconds from start-up by which training must end, compiling included "
+                             "(shortens --seconds when compiling took long)")
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
     parser.add_argument("--warmup", type=float, default=0.04, help="share of the budget")
     parser.add_argument("--batch", type=int, default=256)
@@ -195,26 +228,26 @@ def main(argv=None) -> None:
                                             args.max_width))
     history = {"tag": args.tag, "init_from": str(args.init_from), "peak_lr": args.lr,
                "batch": args.batch, "steps": 0, "samples": 0, "seconds": 0.0}
+    compile_began = time.monotonic()
+    steps = precompile(train_step, trainable, non_trainable, opt_state, next(batches), log)
+    history["compile_seconds"] = round(time.monotonic() - compile_began, 1)
+    budget = args.seconds
+    if args.end_by:
+        budget = min(budget, args.end_by - (time.monotonic() - started))
+    history["budget_seconds"] = round(budget, 1)
+    log(f"training for {budget:.0f} s")
     train_started = time.monotonic()
     last_save = last_log = train_started
     step, window_att, window_ctc, window_steps, window_seen = 0, 0.0, 0.0, 0, 0
-    compiled: dict[int, float] = {}
     while True:
         elapsed = time.monotonic() - train_started
-        if elapsed >= args.seconds:
+        if elapsed >= budget:
             break
-        lr = learning_rate(elapsed / args.seconds, args.lr, args.warmup)
+        lr = learning_rate(elapsed / budget, args.lr, args.warmup)
         images, widths, decoder_inputs, targets = next(batches)
-        compiling = images.shape[2] not in compiled
-        step_started = time.monotonic()
-        trainable, non_trainable, opt_state, attention, ctc = train_step(
+        trainable, non_trainable, opt_state, attention, ctc = steps[images.shape[2]](
             trainable, non_trainable, opt_state, jnp.float32(lr), images, widths, decoder_inputs,
             targets)
-        if compiling:
-            attention.block_until_ready()
-            compiled[images.shape[2]] = round(time.monotonic() - step_started, 1)
-            log(f"width {images.shape[2]}: first step (compile) {compiled[images.shape[2]]} s")
-            history["compile_seconds"] = compiled
         step += 1
         window_steps += 1
         if step % 10 == 0:  # a sync every step would idle the GPU between steps
