@@ -46,6 +46,7 @@ from batch_ocr.deskew import (MAX_SKEW_DEG, DeskewTransform, box_to_original, de
 from batch_ocr.records import Box, LineRegion
 from batch_ocr.rules import Rules, edge_lines, find_rules, rule_candidates, without_rules
 from batch_ocr.stats import median
+from batch_ocr.table_rows import join_rows
 
 __all__ = ["MAX_PIECE_ASPECT", "MODES", "Layout", "binarise", "find_layout", "find_lines",
            "letter_centres"]
@@ -206,7 +207,8 @@ def find_layout(gray: np.ndarray, mode: str = "auto") -> Layout:
             if text_height is None:  # nothing but rules
                 return Layout([], rules)
         lines = _page_lines(comps, text_height, _non_text(page, comps, text_height),
-                            borders=rules.borders if rules is not None else ())
+                            borders=rules.borders if rules is not None else (),
+                            rows=rules.rows if rules is not None else ())
     if mode == "auto":
         lines = _without_clipped_neighbours(lines, gray.shape[0])
         if len(lines) <= 1:
@@ -246,7 +248,8 @@ def _rules(comps: _Components, ink: np.ndarray, text_height: float, level: bool 
         return None
     slope = 0.0 if level else _skew_slope(_classify(comps, text_height)[0], comps, text_height)
     boxes = np.stack([comps.x0, comps.y0, comps.x1, comps.y1], axis=1)
-    return find_rules(ink, text_height, comps.labels, boxes, candidates, slope)
+    return find_rules(ink, text_height, comps.labels, boxes, candidates, slope,
+                      turned=level)
 
 
 def letter_centres(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
@@ -287,7 +290,8 @@ def _tilted_page_lines(page: Flattened, comps: _Components, text_height: float
     if level_height is None:
         return None
     rules = _rules(level_comps, level_ink, level_height, level=True)
-    borders = rules.borders if rules is not None else []  # in the deskewed frame, as layout
+    # In the deskewed frame, as layout works there.
+    borders, rows = (rules.borders, rules.rows) if rules is not None else ([], [])
     if rules is not None:
         level_comps = _components(without_rules(level_ink, rules))
         level_height = _text_height(level_comps)
@@ -295,7 +299,7 @@ def _tilted_page_lines(page: Flattened, comps: _Components, text_height: float
         if level_height is None:  # nothing but rules
             return [], rules
     non_text = _non_text(level, level_comps, level_height)
-    return _page_lines(level_comps, level_height, non_text, transform, borders), rules
+    return _page_lines(level_comps, level_height, non_text, transform, borders, rows), rules
 def _components(ink: np.ndarray) -> _Components:
     # Block-based labelling (BBDT): with one OpenCV thread, as in the worker process, it labels a
     # page in 6.6 ms where the default (Spaghetti) takes 10.3, a line crop in 56 us instead of
@@ -405,8 +409,10 @@ def _single_line(comps: _Components, text_height: float, whole_crop: bool = Fals
 
 def _page_lines(comps: _Components, text_height: float, non_text: np.ndarray | None = None,
                 transform: DeskewTransform | None = None,
-                borders: Sequence[tuple[float, float, float]] = ()) -> list[LineRegion]:
-    """`borders`: a table's upright cell borders (`rules.Rules.borders`) in `comps`' frame."""
+                borders: Sequence[tuple[float, float, float]] = (),
+                rows: Sequence[tuple[float, float, float]] = ()) -> list[LineRegion]:
+    """`borders`, `rows`: a table's upright cell borders and horizontal rules
+    (`rules.Rules.borders`, `rules.Rules.rows`) in `comps`' frame."""
     letters, marks = _classify(comps, text_height, non_text)
     max_degrees = _RESIDUAL_DEG if transform is not None else _MAX_SHEAR_DEG
     slope = _skew_slope(letters, comps, text_height, max_degrees)
@@ -419,11 +425,43 @@ def _page_lines(comps: _Components, text_height: float, non_text: np.ndarray | N
         lines.extend(_cluster_lines(block, laid, text_height))
     lines, demoted = _demote_fragments(lines, laid)
     _attach_marks(lines, np.concatenate([marks, demoted]).astype(np.int64), laid, text_height)
-    regions = [_region(line, comps, slope) for line in lines]
-    if transform is not None:
-        regions = [_to_original(region, line, comps, transform)
-                   for region, line in zip(regions, lines)]
+    joined = join_rows([(np.array(line.letters, np.int64), np.array(line.marks, np.int64))
+                        for line in lines], laid.x0, laid.y0, laid.x1, laid.y1, laid_borders,
+                       _turned_rows(rows, slope), text_height) if borders else []
+    row_at = {row.lines[0]: row for row in joined}
+    taken = {index for row in joined for index in row.lines[1:]}
+    regions = []
+    for index, line in enumerate(lines):
+        if index in taken:
+            continue
+        parts = [line] if index not in row_at else \
+            [_Line(cell.letters.tolist(), int(laid.y0[cell.letters].min()),
+                   int(laid.y1[cell.letters].max()), cell.marks.tolist())
+             for cell in row_at[index].cells]
+        part_regions = [_region(part, comps, slope) for part in parts]
+        if transform is not None:
+            part_regions = [_to_original(region, part, comps, transform)
+                            for region, part in zip(part_regions, parts)]
+        regions.append(_joined(part_regions))
     return regions
+
+
+def _joined(regions: list[LineRegion]) -> LineRegion:
+    """One line of `regions` (a table row's cells, left to right), each piece of theirs a piece
+    of it, a word space between cells."""
+    if len(regions) == 1:
+        return regions[0]
+    left = min(region.box[0] for region in regions)
+    top = min(region.box[1] for region in regions)
+    right = max(region.box[0] + region.box[2] for region in regions)
+    bottom = max(region.box[1] + region.box[3] for region in regions)
+    pieces: list[Box] = []
+    glued: list[int] = []
+    for region in regions:
+        glued.extend(len(pieces) + index for index in region.glued)
+        pieces.extend(region.pieces)
+    return LineRegion(box=(left, top, right - left, bottom - top), pieces=pieces,
+                      angle=regions[0].angle, glued=tuple(glued))
 
 
 def _to_original(region: LineRegion, line: _Line, comps: _Components,
@@ -498,6 +536,17 @@ def _turned_level(borders: Sequence[tuple[float, float, float]], slope: float
         middle = (top + bottom) / 2.0
         turned.append((x * cos + middle * sin, top * cos - x * sin, bottom * cos - x * sin))
     return turned
+
+
+def _turned_rows(rows: Sequence[tuple[float, float, float]], slope: float
+                 ) -> list[tuple[float, float, float]]:
+    """Horizontal rules (y, left, right) turned as `_sheared` turns component centres."""
+    if slope == 0.0 or not rows:
+        return list(rows)
+    theta = np.arctan(slope)
+    cos, sin = float(np.cos(theta)), float(np.sin(theta))
+    return [((y * cos - left * sin + y * cos - right * sin) / 2.0, left * cos + y * sin,
+             right * cos + y * sin) for y, left, right in rows]
 
 
 def _merged_gaps(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:

@@ -1,6 +1,8 @@
 """Ruling lines: found without the letters, taken out of the layout, painted out of the crops."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -8,7 +10,7 @@ from PIL import Image, ImageDraw, ImageFont
 from batch_ocr.batching import CROP_MARGIN
 from batch_ocr.binarize import binarise
 from batch_ocr.recognizer import prepare_page
-from batch_ocr.rules import erase_rules, find_rules, rule_candidates
+from batch_ocr.rules import erase_rules, find_rules, page_for_crops, rule_candidates
 from batch_ocr.segment import _components, find_layout, find_lines
 
 SANS = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -118,8 +120,9 @@ def test_erasing_keeps_a_stroke_that_crosses_the_rule():
     page = np.full((100, 300), 250, np.uint8)
     page[50:53, 10:290] = 20  # the rule
     page[30:72, 100:104] = 20  # a stroke through it (two text heights: a letter's)
-    rules = _rules_of(page, 20.0)
-    assert rules is not None
+    found = _rules_of(page, 20.0)
+    assert found is not None
+    rules = dataclasses.replace(found, paint_horizontal=True)  # as a crop's frame is painted
     erased = erase_rules(page, rules)
     assert (erased[45:58, 10:95] >= 250).all() and (erased[45:58, 110:290] >= 250).all()
     assert (erased[30:72, 100:104] == 20).all()
@@ -270,3 +273,92 @@ def test_a_table_is_read_by_rows_when_a_line_below_it_has_a_word_space_beside_a_
         x, _, w, _ = line.box
         assert x < 60 and x + w > 640  # each row from its first cell to its last
     assert lines[5].box[0] < 60 and lines[5].box[0] + lines[5].box[2] > 560
+
+
+def _staggered_table(wrapped: bool = False, rule_px: int = 2) -> np.ndarray:
+    """A ruled table whose cells hold their text at the top or at the bottom by turns, as forms
+    often do, so that no two cells of a row share a band; `wrapped`: the first row's first cell
+    holds two lines; `rule_px`: how thick its rules are."""
+    texts = []
+    metrics = ImageFont.truetype(SANS, SIZE).getmetrics()
+    for row, cells in enumerate(CELLS):
+        for col, text in enumerate(cells):
+            top = ROW_TOP[row] + 6 if (row + col) % 2 == 0 else \
+                ROW_TOP[row + 1] - 3 - metrics[0]
+            texts.append((text, COLUMNS[col] + 12, top))
+    if wrapped:
+        texts[0] = ("Part", COLUMNS[0] + 12, ROW_TOP[0] + 2)
+        texts.append(("number", COLUMNS[0] + 12, ROW_TOP[0] + 34))
+    edge = rule_px - 1
+    grid = [(COLUMNS[0], y, COLUMNS[-1], y + edge) for y in ROW_TOP] + \
+           [(x, ROW_TOP[0], x + edge, ROW_TOP[-1] + edge) for x in COLUMNS]
+    return _page(TABLE_SIZE, texts, grid)
+
+
+# One-pixel rules on a page tilted past segment._ROTATE_MIN_DEG: laid out deskewed, where they
+# waver between two rows of pixels as at a slight tilt.
+@pytest.mark.parametrize(("angle", "rule_px"), [(0.0, 2), (1.5, 2), (-6.0, 2), (-6.0, 1)])
+def test_a_rows_cells_at_different_heights_are_one_line(angle, rule_px):
+    page = _staggered_table(rule_px=rule_px)
+    if angle:
+        page = np.asarray(Image.fromarray(page).rotate(angle, resample=Image.BILINEAR,
+                                                       expand=True, fillcolor=255)).copy()
+    lines = find_lines(page, "page")
+    assert len(lines) == len(CELLS)
+    for region in lines:
+        # One piece a cell at least, left to right, with word spaces between the cells.
+        assert len(region.pieces) >= len(COLUMNS) - 1
+        lefts = [piece[0] for piece in region.pieces]
+        assert lefts == sorted(lefts)
+
+
+def test_a_row_with_a_cell_of_two_lines_keeps_its_lines():
+    lines = find_lines(_staggered_table(wrapped=True), "page")
+    # The first row stays as layout finds it (its cells' lines apart); the others are joined.
+    assert len(lines) > len(CELLS)
+    assert sum(len(region.pieces) >= len(COLUMNS) - 1 for region in lines) == len(CELLS) - 1
+
+
+@pytest.mark.parametrize("angle", [1.5, -2.5])
+def test_a_tilted_tables_thin_rules_are_found_whole(angle):
+    # Turned level at the text's slope, a one-pixel rule wavers between two rows of pixels,
+    # neither of which holds a long run alone. (A page tilted further is laid out deskewed,
+    # where the same holds: its rows are read in the test above.)
+    page = np.asarray(Image.fromarray(_table()[0]).rotate(angle, resample=Image.BILINEAR,
+                                                          expand=True, fillcolor=255)).copy()
+    rules = find_layout(page, "page").rules
+    assert rules is not None
+    width = COLUMNS[-1] - COLUMNS[0]
+    long_rows = [row for row in rules.rows if row[2] - row[1] >= 0.95 * width]
+    assert len(long_rows) >= len(ROW_TOP)
+    assert len(rules.borders) >= len(COLUMNS)
+
+
+def test_crops_keep_a_pages_horizontal_rules_and_lose_its_upright_ones():
+    page, _ = _table()
+    rules = find_layout(page, "page").rules
+    assert rules is not None and not rules.paint_horizontal
+    source = page_for_crops(page, rules)
+    for y in ROW_TOP[1:-1]:  # inner rules, between the uprights
+        assert (source[y, COLUMNS[0] + 30:COLUMNS[1] - 30] < 128).all()
+    for x in COLUMNS[1:-1]:
+        assert (source[ROW_TOP[1] + 10:ROW_TOP[2] - 10, x] > 200).all()
+
+
+@pytest.mark.parametrize("turned", [True, False])
+def test_a_rule_wavering_between_two_pixel_rows_is_one_rule_when_turned(turned):
+    # A one-pixel rule turned level (a deskewed page's, or a window turned to the text's slope)
+    # steps between two rows of pixels every few tens of pixels: no run of either row alone is
+    # as long as a rule must be.
+    page = np.full((120, 700), 255, np.uint8)
+    for start in range(20, 680, 40):
+        row = 60 if (start // 40) % 2 == 0 else 61
+        page[row, start:start + 40] = 0
+    page[30:60, 300:303] = 0  # a stem standing on it, so the rule touches something
+    ink = page < 128
+    comps = _components(ink)
+    boxes = np.stack([comps.x0, comps.y0, comps.x1, comps.y1], axis=1)
+    rules = find_rules(ink, 20.0, comps.labels, boxes,
+                       rule_candidates(comps.width, comps.height, comps.area, 20.0), turned=turned)
+    found = rules is not None and rules.horizontal[60:62, 30:670].any(axis=0).all()
+    assert found == turned
