@@ -6,8 +6,10 @@ a form's entry lower than its printed label): each became a line of its own, and
 as two or three lines in an order of their own. Where the rules say which cells make one row,
 those lines are one, each cell a piece of it, as a reader (and a spreadsheet) takes a row.
 
-A row is joined only where every cell in it holds one line: a cell of wrapped text (two lines
-in one cell) keeps the row's lines as layout found them.
+A line that layout found across several cells is cut at their borders too: cells set close
+together were read as one piece, the rule under the blank between them as "_". A row is joined
+only where every cell in it holds one line: a cell of wrapped text (two lines in one cell) keeps
+the row's lines as layout found them.
 """
 from __future__ import annotations
 
@@ -23,6 +25,10 @@ _TOLERANCE = 0.3
 # A table row has cells on both sides of a border: three borders at least (two cells and the
 # table's frame around them; a frame's two sides alone make no table).
 _MIN_BORDERS = 3
+# A few letters of a line in a cell where another line has most of them are strays (a comma
+# whose tail reached down into the next line's band), not a second line of text in that cell.
+_STRAY_LETTERS = 1
+_STRAY_SHARE = 0.2
 
 
 @dataclass
@@ -36,7 +42,7 @@ class Cell:
 @dataclass
 class JoinedRow:
     """Lines (`lines`, indices into the layout's list) that make one table row, read as `cells`
-    left to right, in the place of the first of them."""
+    left to right, in the place of the first of them (one line, where it spans several cells)."""
 
     lines: list[int]
     cells: list[Cell]
@@ -65,14 +71,12 @@ def join_rows(lines: Sequence[tuple[np.ndarray, np.ndarray]], x0: np.ndarray, y0
             bands.setdefault((max(above), min(below)), []).append(index)
     joined = []
     for (top, bottom), members in bands.items():
-        if len(members) < 2:
-            continue
         walls = np.sort([x for x, start, end in borders
                          if start <= top + tolerance and end >= bottom - tolerance])
         if walls.size < _MIN_BORDERS:
             continue
         cells = _cells([lines[i] for i in members], x0, x1, walls)
-        if cells is not None:
+        if cells is not None and len(cells) > 1:
             joined.append(JoinedRow(sorted(members), cells))
     return joined
 
@@ -92,19 +96,23 @@ def _levelled(rules: Sequence[Rule], tolerance: float) -> list[Rule]:
 def _cells(lines: list[tuple[np.ndarray, np.ndarray]], x0: np.ndarray, x1: np.ndarray,
            walls: np.ndarray) -> list[Cell] | None:
     """The letters and marks of a row's `lines` by the cell (between two `walls`) their centres
-    lie in, left to right; None when a cell holds letters of two lines (wrapped text)."""
-    owner: dict[int, int] = {}
+    lie in, left to right; None when a cell holds a second line of letters (wrapped text)."""
+    places = [np.searchsorted(walls, (x0[letters] + x1[letters]) / 2.0) for letters, _ in lines]
     letters_in: dict[int, list[np.ndarray]] = {}
+    for place in np.unique(np.concatenate(places)).tolist():
+        counts = [int(np.count_nonzero(line_places == place)) for line_places in places]
+        owner = int(np.argmax(counts))
+        stray = max(_STRAY_LETTERS, _STRAY_SHARE * counts[owner])
+        if any(count > stray or count == counts[owner]
+               for number, count in enumerate(counts) if number != owner and count):
+            return None
+        letters_in[place] = [letters[line_places == place]
+                             for (letters, _), line_places in zip(lines, places)]
     marks_in: dict[int, list[np.ndarray]] = {}
-    for number, (letters, marks) in enumerate(lines):
-        places = np.searchsorted(walls, (x0[letters] + x1[letters]) / 2.0)
-        for place in np.unique(places).tolist():
-            if owner.setdefault(place, number) != number:
-                return None
-            letters_in.setdefault(place, []).append(letters[places == place])
+    for (_, marks), line_places in zip(lines, places):
         if marks.size:
             # A mark goes to the nearest cell that holds letters of its own line.
-            own = np.unique(places)
+            own = np.unique(line_places)
             mark_places = np.searchsorted(walls, (x0[marks] + x1[marks]) / 2.0)
             nearest = own[np.abs(mark_places[:, None] - own[None, :]).argmin(axis=1)]
             for place in np.unique(nearest).tolist():

@@ -61,3 +61,24 @@ def test_without_a_table_nothing_is_joined():
     assert join_rows(lines, x0, y0, x1, y1, frame, RULES, TEXT_HEIGHT) == []
     rows = join_rows(lines, x0, y0, x1, y1, BORDERS, RULES, TEXT_HEIGHT)
     assert [row.lines for row in rows] == [[0, 1]]
+
+
+def test_a_line_across_several_cells_is_cut_at_their_borders():
+    # Cells set close together: layout found one line, and its cut at word gaps would keep the
+    # two cells in one piece, with the rule under the blank between them.
+    x0, y0, x1, y1 = _boxes([(150, 20, 190, 40), (210, 20, 250, 40), (10, 70, 90, 90)])
+    rows = join_rows([_line(0, 1), _line(2)], x0, y0, x1, y1, BORDERS, RULES, TEXT_HEIGHT)
+    assert [row.lines for row in rows] == [[0]]
+    assert [cell.letters.tolist() for cell in rows[0].cells] == [[0], [1]]
+
+
+def test_a_stray_letter_of_another_line_stays_in_its_cell():
+    # The comma of the first line's amount reached down into the second line's band, and layout
+    # gave it to that line, whose own text is in the cell before.
+    x0, y0, x1, y1 = _boxes([(10, 5, 90, 25), (410, 5, 440, 25), (450, 5, 470, 25),
+                             (480, 5, 500, 25), (445, 12, 448, 40),  # the comma
+                             (210, 30, 300, 50)])
+    lines = [_line(0, 1, 2, 3), _line(4, 5)]
+    rows = join_rows(lines, x0, y0, x1, y1, BORDERS, RULES, TEXT_HEIGHT)
+    assert [row.lines for row in rows] == [[0, 1]]
+    assert [sorted(cell.letters.tolist()) for cell in rows[0].cells] == [[0], [5], [1, 2, 3, 4]]
