@@ -35,7 +35,10 @@ _MAX_THICKNESS = 0.5  # text heights, mean over the rule's length
 _MIN_ELONGATION = 20.0  # a horizontal rule is at least this many times longer than thick
 _SIDE_BAND = 0.5  # text heights: the band along each side of a rule ...
 _SIDE_INK = 0.25  # ... of which at most this share is ink on one side at least
-_BLOB_FILL = 0.3  # a component whose box is more ink than this is a blob (a photo), no rule
+# A component whose box is more ink than this is a blob (a photo), no rule. A large bold heading
+# standing on its underline fills over a third of its box; at 0.3 it was never searched, and the
+# heading was dropped with the rule as one wide dark component.
+_BLOB_FILL = 0.5
 _LEVEL_SLOPE = np.tan(np.radians(0.3))  # flatter lines are searched as they lie
 _EDGE_FILL = 0.9  # a crop's border line: a row or column along its edge this full of ink
 _EDGE = 1  # pixels beside a rule also cleared: the grey fringe a scan or anti-aliasing leaves

@@ -362,3 +362,22 @@ def test_a_rule_wavering_between_two_pixel_rows_is_one_rule_when_turned(turned):
                        rule_candidates(comps.width, comps.height, comps.area, 20.0), turned=turned)
     found = rules is not None and rules.horizontal[60:62, 30:670].any(axis=0).all()
     assert found == turned
+
+
+def test_a_bold_heading_resting_on_its_underline_is_read():
+    # Large bold letters standing on the rule make one component whose box is over a third ink:
+    # it is still searched for a rule (a photo is far fuller), so the heading is not dropped.
+    page = Image.new("L", (900, 260), 255)
+    draw = ImageDraw.Draw(page)
+    heading = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 44)
+    draw.text((30, 20), "(CARE WE TOO THREE:)", font=heading, fill=0)
+    left, _, right, bottom = draw.textbbox((30, 20), "(CARE WE TOO THREE:)", font=heading)
+    draw.rectangle((left, bottom - 6, right + 20, bottom - 3), fill=0)  # through the letters' feet
+    body = ImageFont.truetype(SANS, 24)
+    for row, text in enumerate(["nismetavep: reach the clerk", "Sotonyamsoh Y9TZV-RP fax line",
+                                "round pero enbestodrte again"]):
+        draw.text((30, 110 + 45 * row), text, font=body, fill=0)
+    lines = find_lines(np.asarray(page).copy(), "page")
+    assert len(lines) == 4
+    x, y, w, h = lines[0].box
+    assert y < bottom - 20 and x <= left + 5 and x + w >= right - 30
