@@ -9,6 +9,7 @@ import pytest
 from batch_ocr.batching import to_dark_on_light
 from batch_ocr.charset import DIGITS_CHARSET
 from batch_ocr.train import digits
+from batch_ocr.train.sources import DigitsSource
 from batch_ocr.train.digits import (DATA_PATH, DIGITS_SEPARATORS, compose_string, load_mnist,
                                     make_eval_set, render_string)
 
@@ -120,6 +121,28 @@ def test_render_string_draws_every_character_and_rejects_bad_text(train_set):
     for bad in ("", "-12", "12.", "12a4"):
         with pytest.raises(ValueError):
             render_string(rng, *train_set, bad)
+
+
+def _ruled_rows(image: np.ndarray) -> int:
+    """Rows of `image` that are ink (well below the paper) across nearly all of its width: a
+    ruled line; digit strokes never span the crop."""
+    paper = np.percentile(image, 90)
+    return int(np.count_nonzero(((image < paper - 40).mean(axis=1)) >= 0.9))
+
+
+def test_some_training_strings_are_written_on_a_ruled_line(train_set):
+    rng = np.random.default_rng(11)
+    always = [compose_string(rng, *train_set, min_len=3, max_len=8, guide_lines=1.0)[0]
+              for _ in range(40)]
+    never = [compose_string(rng, *train_set, min_len=3, max_len=8)[0] for _ in range(40)]
+    assert sum(_ruled_rows(image) > 0 for image in always) >= 30
+    assert sum(_ruled_rows(image) > 0 for image in never) <= 2
+    # The training source draws them at its share; evaluation sets (guide_lines=0) stay as the
+    # seed made them before ruled lines existed, their random draws untouched.
+    source = DigitsSource("train", 32)
+    drawn = [source.sample(rng)[0] for _ in range(120)]
+    share = np.mean([_ruled_rows(image) > 0 for image in drawn])
+    assert 0.5 * digits.GUIDE_LINE_SHARE <= share <= 2 * digits.GUIDE_LINE_SHARE
 
 
 def test_make_eval_set_writes_pngs_and_labels(tmp_path, monkeypatch):

@@ -33,6 +33,11 @@ SPLITS = ("train", "val", "test", "t10k")
 _CELL = 28
 _INK_THRESHOLD = 0.1
 _SEPARATOR_RATE = 0.35
+# Share of training strings written on a ruled line (a form field, lined paper): a line through
+# or just under the digits' feet, across the whole crop. Without any, a model that never saw one
+# read such strings at 33 % CER (`batch-ocr eval` on the test split drawn 3x larger with a line
+# under the digits) against 0.9 % without the line.
+GUIDE_LINE_SHARE = 0.25
 
 
 @lru_cache(maxsize=2)
@@ -196,6 +201,23 @@ def _crop_with_random_margin(rng: np.random.Generator, ink: np.ndarray) -> np.nd
     return out
 
 
+def _with_guide_line(rng: np.random.Generator, ink: np.ndarray) -> np.ndarray:
+    """The crop's ink with a ruled line across it, from a little above the digits' feet (the
+    line runs through them) to a little below, printed as dark as the pen or lighter (a form's
+    grey rules); the crop grows downwards when the line falls below it."""
+    rows = np.flatnonzero(ink.max(axis=1) > _INK_THRESHOLD)
+    top, bottom = int(rows[0]), int(rows[-1]) + 1
+    # 1-2.5 pixels once the crop is brought to the model's 32-pixel height.
+    thickness = max(1, int(round(rng.uniform(1.0, 2.5) * ink.shape[0] / 32)))
+    y = bottom + int(round(rng.uniform(-0.12, 0.12) * (bottom - top)))
+    reach = y + thickness + int(round(rng.uniform(0.0, 0.15) * (bottom - top)))
+    if reach > ink.shape[0]:
+        ink = np.pad(ink, ((0, reach - ink.shape[0]), (0, 0)))
+    line = ink[y:y + thickness]
+    np.maximum(line, rng.uniform(0.5, 1.0), out=line)
+    return ink
+
+
 def _to_scan(rng: np.random.Generator, ink: np.ndarray, scale: float) -> np.ndarray:
     """Ink map -> uint8 dark ink on light paper with the defects of a cheap scan or photo."""
     paper = rng.uniform(175.0, 255.0)
@@ -218,25 +240,31 @@ def _to_scan(rng: np.random.Generator, ink: np.ndarray, scale: float) -> np.ndar
 
 
 def render_string(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, text: str,
-                  height: int = 32) -> np.ndarray:
+                  height: int = 32, guide_lines: float = 0.0) -> np.ndarray:
     """uint8 (height, W) image of `text` (charset "0123456789 -/.", ending in digits), dark ink on
-    light paper, drawn with digits from `images`/`labels`."""
+    light paper, drawn with digits from `images`/`labels`; `guide_lines`: the chance that it is
+    written on a ruled line (0 draws nothing more from `rng`, so sets made before stay as they
+    were)."""
     if not text or not set(text) <= set(DIGITS_CHARSET):
         raise ValueError(f"text must be non-empty and use only {DIGITS_CHARSET!r}: {text!r}")
     if not (text[0].isdigit() and text[-1].isdigit()):
         raise ValueError(f"text must start and end with a digit: {text!r}")
     scale = rng.uniform(1.0, 4.0)
     ink = _pen_and_slant(rng, _lay_out(rng, images, labels, text, scale), scale)
-    crop = _to_scan(rng, _crop_with_random_margin(rng, ink), scale)
+    ink = _crop_with_random_margin(rng, ink)
+    if guide_lines and rng.random() < guide_lines:
+        ink = _with_guide_line(rng, ink)
+    crop = _to_scan(rng, ink, scale)
     return resize_to_height(crop, height)
 
 
 def compose_string(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, min_len: int = 1,
-                   max_len: int = 10, separators: bool = True, height: int = 32) -> tuple[np.ndarray, str]:
+                   max_len: int = 10, separators: bool = True, height: int = 32,
+                   guide_lines: float = 0.0) -> tuple[np.ndarray, str]:
     """A random digit string (length counts separators) and its scan-like uint8 image, exactly
-    `height` rows, dark ink on light paper."""
+    `height` rows, dark ink on light paper (`guide_lines` as for render_string)."""
     text = random_text(rng, min_len, max_len, separators)
-    return render_string(rng, images, labels, text, height), text
+    return render_string(rng, images, labels, text, height, guide_lines), text
 
 
 def make_eval_set(out_dir: str | Path, split: str = "test", n: int = 1000, lengths=range(3, 9),

@@ -114,10 +114,10 @@ class DigitsSource:
         self.height, self.min_len, self.max_len = height, min_len, max_len
 
     def sample(self, rng: np.random.Generator) -> Sample:
-        from batch_ocr.train.digits import compose_string
+        from batch_ocr.train.digits import GUIDE_LINE_SHARE, compose_string
 
         return compose_string(rng, self.images, self.labels, self.min_len, self.max_len,
-                              height=self.height)
+                              height=self.height, guide_lines=GUIDE_LINE_SHARE)
 
 
 class MixedSource:
