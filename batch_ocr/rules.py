@@ -290,39 +290,77 @@ def edge_lines(ink: np.ndarray) -> Rules | None:
     """Border lines along the edges of a crop (a form cell or label cut out with its frame), or
     None: rows or columns within an eighth of the image from an edge that are nearly all ink.
     A border along the top or bottom counts alone (no row of letters is that full); one along a
-    side only with a top or bottom one, since the stem of a first or last letter of a tightly
-    cut crop fills a column as fully."""
+    side only with a top or bottom one, and only between them, since the stem of a first or last
+    letter of a tightly cut crop fills a column as fully. A frame drawn inside a margin of paper
+    counts when it closes on all four sides (`_inset_frame`)."""
     height, width = ink.shape
     depth = max(1, height // 8)
     rows = ink.view(np.uint8)
     if (rows[:depth].sum(axis=1).max() < _EDGE_FILL * width
             and rows[height - depth:].sum(axis=1).max() < _EDGE_FILL * width):
-        return None  # most crops: two counts of a few rows (about 10 us)
-    bands = {side: _edge_band(ink, side) for side in ("top", "bottom", "left", "right")}
+        return _inset_frame(ink)  # most crops: two counts of a few rows, two of the whole (15 us)
+    return _frame_rules(ink, 0, height, 0, width)
+
+
+def _inset_frame(ink: np.ndarray) -> Rules | None:
+    """The frame around the ink of a crop whose margin of paper lies outside the frame (a label,
+    a boxed field cut with room around it), or None: its inked box's first and last rows nearly
+    all ink across it, and a line down each side between them. An underline alone, as wide as
+    the text's ink, is no frame: the recogniser was trained on underlined lines."""
+    columns = np.flatnonzero(ink.any(axis=0))
+    lines = np.flatnonzero(ink.any(axis=1))
+    if columns.size == 0:
+        return None
+    top, bottom = int(lines[0]), int(lines[-1]) + 1
+    left, right = int(columns[0]), int(columns[-1]) + 1
+    box = ink.view(np.uint8)[top:bottom, left:right]
+    full = _EDGE_FILL * (right - left)
+    if box[0].sum() < full or box[-1].sum() < full:
+        return None
+    rules = _frame_rules(ink, top, bottom, left, right)
+    closed = rules.vertical[:, left].any() and rules.vertical[:, right - 1].any()
+    return rules if closed else None
+
+
+def _frame_rules(ink: np.ndarray, top: int, bottom: int, left: int, right: int) -> Rules:
+    """The frame lines along the edges of the box [top, bottom) x [left, right) of `ink`. Between
+    a top and a bottom line the sides are judged on the rows between them (a frame inside a
+    margin of paper has none of its side beyond them); with one of the two, down the whole box."""
+    box = ink[top:bottom, left:right]
+    bands = {side: _edge_band(box, side) for side in ("top", "bottom")}
+    closed = bands["top"] and bands["bottom"]
+    inner = box[bands["top"]:box.shape[0] - bands["bottom"]] if closed else box
+    sides = {side: _edge_band(inner, side) if inner.size else 0 for side in ("left", "right")}
     horizontal = np.zeros(ink.shape, dtype=bool)
     vertical = np.zeros(ink.shape, dtype=bool)
     reach = _EDGE + 1  # the band, and the fringe inside it
     if bands["top"]:
-        horizontal[:bands["top"] + reach] = True
+        horizontal[:top + bands["top"] + reach] = True
     if bands["bottom"]:
-        horizontal[height - bands["bottom"] - reach:] = True
-    if bands["left"]:
-        vertical[:, :bands["left"] + reach] = True
-    if bands["right"]:
-        vertical[:, width - bands["right"] - reach:] = True
-    return Rules(horizontal, vertical, max(bands.values()) + 2 * _EDGE)
+        horizontal[bottom - bands["bottom"] - reach:] = True
+    if sides["left"]:
+        vertical[:, :left + sides["left"] + reach] = True
+    if sides["right"]:
+        vertical[:, right - sides["right"] - reach:] = True
+    return Rules(horizontal, vertical, max([*bands.values(), *sides.values()]) + 2 * _EDGE)
 
 
 def _edge_band(ink: np.ndarray, side: str) -> int:
     """How many pixels deep the border line along `side` reaches (0: none): the last of the
-    nearly full rows (columns) within an eighth of the image from that edge."""
+    nearly full rows (columns) within an eighth of the image from that edge, and those right
+    after it (a thick line that starts inside the eighth ends where it ends)."""
     lines = ink if side in ("top", "bottom") else ink.T
     if side in ("bottom", "right"):
         lines = lines[::-1]
     depth = max(1, lines.shape[0] // 8)
-    counts = np.count_nonzero(lines[:depth], axis=1)
-    full = np.flatnonzero(counts >= _EDGE_FILL * lines.shape[1])
-    return int(full[-1]) + 1 if full.size else 0
+    full_at = _EDGE_FILL * lines.shape[1]
+    full = np.flatnonzero(np.count_nonzero(lines[:depth], axis=1) >= full_at)
+    if full.size == 0:
+        return 0
+    band = int(full[-1]) + 1
+    while band < lines.shape[0] // 2 and np.count_nonzero(lines[band]) >= full_at:
+        band += 1
+    return band
 
 
 def page_for_crops(gray: np.ndarray, rules: Rules | None) -> np.ndarray:

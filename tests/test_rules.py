@@ -10,7 +10,8 @@ from PIL import Image, ImageDraw, ImageFont
 from batch_ocr.batching import CROP_MARGIN
 from batch_ocr.binarize import binarise
 from batch_ocr.recognizer import prepare_page
-from batch_ocr.rules import erase_rules, find_rules, page_for_crops, rule_candidates
+from batch_ocr.rules import (edge_lines, erase_rules, find_rules, page_for_crops,
+                             rule_candidates)
 from batch_ocr.segment import _components, find_layout, find_lines
 
 SANS = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -206,6 +207,34 @@ def test_a_crop_cut_with_its_border_is_cropped_without_it(sides, mode):
         dark = crop < 128
         assert not (dark[:, :-1] | dark[:, 1:]).all(axis=0).any()  # no upright border
         assert not dark.all(axis=1).any()  # no border along the top or bottom
+
+
+@pytest.mark.parametrize("frame_px", [2, 5])
+@pytest.mark.parametrize("mode", ["line", "auto"])
+def test_a_line_framed_inside_a_margin_is_cropped_without_its_frame(frame_px, mode):
+    # A label or boxed field cut with paper around its frame: the frame's rows and columns are
+    # not full across the image, and a thick frame reaches past the image's outer eighth.
+    text = "Invoice 4471-B"
+    width = int(ImageFont.truetype(SANS, SIZE).getlength(text)) + 120
+    page = _page((width, 110), [(text, 60, 38)],
+                 [(30, 20, 30 + frame_px - 1, 89), (width - 30 - frame_px, 20, width - 31, 89),
+                  (30, 20, width - 31, 20 + frame_px - 1), (30, 90 - frame_px, width - 31, 89)])
+    layout = find_layout(page, mode)
+    assert len(layout.lines) == 1
+    x, y, w, h = layout.lines[0].box
+    assert x >= 50 and x + w <= width - 50 and y >= 30 and y + h <= 80  # the text alone
+    for crop in prepare_page(page, mode, 32).crops[0]:
+        dark = crop < 128
+        assert not (dark[:, :-1] | dark[:, 1:]).all(axis=0).any()
+        assert not dark.all(axis=1).any()
+
+
+def test_an_underline_inside_a_margin_is_no_frame():
+    # As wide as the text and with paper all round: an underlined line, kept as it was trained.
+    text = "Invoice 4471-B"
+    width = int(ImageFont.truetype(SANS, SIZE).getlength(text)) + 120
+    page = _page((width, 90), [(text, 60, 20)], [(60, 58, width - 61, 59)])
+    assert edge_lines(binarise(page)) is None
 
 
 def test_a_tightly_cut_word_keeps_the_stems_at_its_edges():
