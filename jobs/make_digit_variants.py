@@ -10,7 +10,7 @@ handwritten numbers differ from it, one folder per way, each with its own labels
   lowcontrast  pad, grey ink on grey paper
 
     python jobs/make_digit_variants.py work/data/digits_test work/data/digit_variants --count 400
-    batch-ocr eval work/data/digit_variants/underline/labels.csv --model digits
+    batch-ocr eval work/data/digit_variants/underline/labels.csv --model digits --segment auto
 """
 from __future__ import annotations
 

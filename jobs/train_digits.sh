@@ -38,6 +38,6 @@ python -c "from batch_ocr.train.digits import make_eval_set; make_eval_set('$RUN
 batch-ocr eval "$RUN/t10k_set/labels.csv" --model "$RUN/export" --segment line -o "$RUN/t10k_eval.json" \
   --record-as t10k_3to8 --data-note "1000 strings of 3-8 digits composed only from MNIST's own test digits (writers disjoint from training)"
 python jobs/make_digit_variants.py "$RUN/test_set" "$RUN/variants" --count 400
-batch-ocr eval "$RUN/variants/underline/labels.csv" --model "$RUN/export" -o "$RUN/ruled_eval.json" \
+batch-ocr eval "$RUN/variants/underline/labels.csv" --model "$RUN/export" --segment auto -o "$RUN/ruled_eval.json" \
   --record-as ruled_line_3x --data-note "the first 400 of test_3to8 drawn 3x larger in a margin of paper with a dark ruled line through the digits' feet (jobs/make_digit_variants.py, underline); --segment auto"
 echo "copy $RUN/export/{model.keras,card.json} to batch_ocr/models/digits/ to ship it"
