@@ -298,7 +298,7 @@ def edge_lines(ink: np.ndarray) -> Rules | None:
     rows = ink.view(np.uint8)
     if (rows[:depth].sum(axis=1).max() < _EDGE_FILL * width
             and rows[height - depth:].sum(axis=1).max() < _EDGE_FILL * width):
-        return _inset_frame(ink)  # most crops: two counts of a few rows, two of the whole (15 us)
+        return _inset_frame(ink)  # most crops: a few rows counted, then every row (20 us)
     return _frame_rules(ink, 0, height, 0, width)
 
 
@@ -307,11 +307,17 @@ def _inset_frame(ink: np.ndarray) -> Rules | None:
     a boxed field cut with room around it), or None: its inked box's first and last rows nearly
     all ink across it, and a line down each side between them. An underline alone, as wide as
     the text's ink, is no frame: the recogniser was trained on underlined lines."""
-    columns = np.flatnonzero(ink.any(axis=0))
-    lines = np.flatnonzero(ink.any(axis=1))
-    if columns.size == 0:
+    # OpenCV's row sums: a third of NumPy's time on a line crop.
+    counts = cv2.reduce(ink.view(np.uint8), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    lines = np.flatnonzero(counts)
+    if lines.size == 0:
         return None
     top, bottom = int(lines[0]), int(lines[-1]) + 1
+    # No row is wider than the inked box: a first or last row short of the fullest one (the tops
+    # of a few letters, most crops) is short of the box too, and no column need be looked at.
+    if min(counts[top], counts[bottom - 1]) < _EDGE_FILL * counts.max():
+        return None
+    columns = np.flatnonzero(ink.any(axis=0))
     left, right = int(columns[0]), int(columns[-1]) + 1
     box = ink.view(np.uint8)[top:bottom, left:right]
     full = _EDGE_FILL * (right - left)
