@@ -1,9 +1,11 @@
-"""Redraw a digit-string test set (make_eval_set's 32-pixel crops) the ways real images of
-handwritten numbers differ from it, one folder per way, each with its own labels.csv:
+"""Redraw a set of line crops (made for the digits model's test set, make_eval_set's 32-pixel
+crops; any folder of crops with a labels.csv will do) the ways real images of handwritten
+numbers and cut-out lines differ from it, one folder per way, each with its own labels.csv:
 
   up           three times the size (bicubic)
   pad          up, inside a margin of paper (the segmenter finds the line)
   underline    pad, with a dark ruled line through the digits' feet (a form field, lined paper)
+  boxed        pad, inside a drawn box 30 pixels in from the edges (a label, a boxed field)
   inverted     pad, light digits on dark
   thick        pad, strokes thickened (a felt pen)
   noisy        pad, sensor noise and JPEG at quality 35
@@ -29,9 +31,11 @@ def variants(image: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarra
     underline = pad.copy()
     feet = 60 + up.shape[0] - 8
     underline[feet:feet + 3, 40:-40] = 40
+    boxed = pad.copy()
+    cv2.rectangle(boxed, (30, 30), (boxed.shape[1] - 31, boxed.shape[0] - 31), 30, 3)
     noisy = np.clip(pad.astype(np.float32) + rng.normal(0, 18, pad.shape), 0, 255).astype(np.uint8)
     _, encoded = cv2.imencode(".jpg", noisy, [cv2.IMWRITE_JPEG_QUALITY, 35])
-    return {"up": up, "pad": pad, "underline": underline, "inverted": 255 - pad,
+    return {"up": up, "pad": pad, "underline": underline, "boxed": boxed, "inverted": 255 - pad,
             "thick": cv2.erode(pad, np.ones((5, 5), np.uint8)),
             "noisy": cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE),
             "lowcontrast": (pad.astype(np.float32) * 0.5 + 90).astype(np.uint8)}
