@@ -187,6 +187,18 @@ def _thresholded(flat: np.ndarray, counts: np.ndarray, noise: float) -> Flattene
     return Flattened(flat, paper, threshold, noise)
 
 
+def without_frame(page: Flattened, frame: np.ndarray) -> Flattened:
+    """`page` with its paper level and ink threshold found again on the pixels outside `frame`
+    (bool mask: a crop's border lines). A black frame around faint print (pencil, a grey pen, a
+    light scan) made Otsu split the frame from everything else, and the print fell on the
+    paper's side of the threshold: handwritten numbers in a drawn box read as nothing."""
+    inside = page.flat[~frame]
+    if inside.size == 0:
+        return page
+    again = _thresholded(inside[None, :], np.bincount(inside, minlength=256), page.noise)
+    return page if again is None else Flattened(page.flat, again.paper, again.threshold, page.noise)
+
+
 def _background(small: np.ndarray, window: int) -> np.ndarray | float:
     """float32 median background of `small` over a `window`-pixel square; one float for even
     paper (numpy broadcasts it, and the full-size arrays of the uneven case are never made)."""

@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from batch_ocr.binarize import Flattened, binarise, flatten, picture_mask
+from batch_ocr.binarize import Flattened, binarise, flatten, picture_mask, without_frame
 from batch_ocr.images import as_gray
 from batch_ocr.deskew import (MAX_SKEW_DEG, DeskewTransform, box_to_original, densest_profile,
                               deskew_transform, hull_box, points_to_original, rotate_image,
@@ -173,6 +173,9 @@ def find_layout(gray: np.ndarray, mode: str = "auto") -> Layout:
     # A crop cut with its frame (a form cell, a label): the border lines along its edges are no
     # text; on pages the rule search below takes frames.
     edges = edge_lines(ink) if mode != "page" else None
+    if edges is not None:
+        page = without_frame(page, edges.any)
+        ink = page.ink
     comps = _components(ink if edges is None else without_rules(ink, edges))
     text_height = _text_height(comps)
     if text_height is None:

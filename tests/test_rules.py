@@ -229,6 +229,24 @@ def test_a_line_framed_inside_a_margin_is_cropped_without_its_frame(frame_px, mo
         assert not dark.all(axis=1).any()
 
 
+@pytest.mark.parametrize("mode", ["line", "auto"])
+@pytest.mark.parametrize("margin", [0, 30])
+def test_faint_print_in_a_black_frame_is_found(mode, margin):
+    # Otsu's split of the whole crop falls between the black frame and everything else: the
+    # faint print (a grey pen, pencil) is found once the frame is out of the count.
+    text = "Invoice 4471-B"
+    width = int(ImageFont.truetype(SANS, SIZE).getlength(text)) + 60 + 2 * margin
+    height = 60 + 2 * margin
+    page = Image.new("L", (width, height), 235)
+    draw = ImageDraw.Draw(page)
+    draw.text((30 + margin, 14 + margin), text, font=ImageFont.truetype(SANS, SIZE), fill=150)
+    draw.rectangle((margin, margin, width - 1 - margin, height - 1 - margin), outline=0, width=3)
+    lines = find_lines(np.asarray(page).copy(), mode)
+    assert len(lines) == 1
+    x, _, w, _ = lines[0].box
+    assert abs(x - (30 + margin)) <= 4 and w >= width - 2 * margin - 70
+
+
 def test_an_underline_inside_a_margin_is_no_frame():
     # As wide as the text and with paper all round: an underlined line, kept as it was trained.
     text = "Invoice 4471-B"
