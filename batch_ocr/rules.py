@@ -44,6 +44,10 @@ _EDGE_FILL = 0.9  # a crop's border line: a row or column along its edge this fu
 _EDGE = 1  # pixels beside a rule also cleared: the grey fringe a scan or anti-aliasing leaves
 
 
+# A rule as a segment: an upright one as (x, top, bottom), a horizontal one as (y, left, right).
+Rule = tuple[float, float, float]
+
+
 @dataclass
 class Rules:
     """Where the rules of a page lie: bool masks (H, W), fringe included."""
@@ -53,10 +57,10 @@ class Rules:
     thickness: int  # the thickest rule's mean thickness in pixels, fringe included
     # Upright rules that meet horizontal ones (a table's cell borders) as (x, top, bottom), in
     # the frame they were found in: columns on either side of one are a table's, read across.
-    borders: list[tuple[float, float, float]] = field(default_factory=list)
+    borders: list[Rule] = field(default_factory=list)
     # The horizontal rules of the tables those borders belong to as (y, left, right), same frame:
     # between two of them lies a row, whose cells are read as one line.
-    rows: list[tuple[float, float, float]] = field(default_factory=list)
+    rows: list[Rule] = field(default_factory=list)
 
     # Whether the horizontal rules are painted out of the crops too: a page's are left in, as
     # the recogniser was trained on underlined lines (`page_for_crops`).
@@ -111,8 +115,8 @@ def find_rules(ink: np.ndarray, text_height: float, labels: np.ndarray, boxes: n
     horizontal = np.zeros(ink.shape, dtype=bool)
     vertical = np.zeros(ink.shape, dtype=bool)
     thickest = 0.0
-    borders: list[tuple[float, float, float]] = []
-    rows: list[tuple[float, float, float]] = []
+    borders: list[Rule] = []
+    rows: list[Rule] = []
     band = max(1, round(_SIDE_BAND * text_height))
     margin = band + 2 + _EDGE
     for index in candidates:
@@ -135,8 +139,8 @@ def find_rules(ink: np.ndarray, text_height: float, labels: np.ndarray, boxes: n
             # own ink is its (the fringe is added below), so letters resting on it keep theirs.
             found_h, found_v = (_warp(mask, back, own.shape[::-1]) & own
                                 for mask in (found_h, found_v))
-            uprights = [_moved(back, upright) for upright in uprights]
-            levels = [_moved(back, level_rule, across=True) for level_rule in levels]
+            uprights = [moved_rule(back, upright) for upright in uprights]
+            levels = [moved_rule(back, level_rule, across=True) for level_rule in levels]
         borders.extend((x + wx0, top + wy0, bottom + wy0) for x, top, bottom in uprights)
         rows.extend((y + wy0, left + wx0, right + wx0) for y, left, right in levels)
         thickest = max(thickest, thickness)
@@ -151,8 +155,7 @@ def find_rules(ink: np.ndarray, text_height: float, labels: np.ndarray, boxes: n
                  paint_horizontal=False)
 
 
-def _moved(matrix: np.ndarray, rule: tuple[float, float, float], across: bool = False
-           ) -> tuple[float, float, float]:
+def moved_rule(matrix: np.ndarray, rule: Rule, across: bool = False) -> Rule:
     """An upright (x, top, bottom), or with `across` a horizontal rule (y, left, right), moved
     by an affine map (its two ends)."""
     middle, start, end = rule
@@ -163,8 +166,6 @@ def _moved(matrix: np.ndarray, rule: tuple[float, float, float], across: bool = 
         return float(ends[:, 1].mean()), float(ends[0, 0]), float(ends[1, 0])
     return float(ends[:, 0].mean()), float(ends[0, 1]), float(ends[1, 1])
 
-
-Rule = tuple[float, float, float]
 
 
 def _search(own: np.ndarray, ink: np.ndarray, text_height: float, band: int,

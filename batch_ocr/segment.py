@@ -44,7 +44,8 @@ from batch_ocr.deskew import (MAX_SKEW_DEG, DeskewTransform, box_to_original, de
                               deskew_transform, hull_box, points_to_original, rotate_image,
                               skew_angle)
 from batch_ocr.records import Box, LineRegion
-from batch_ocr.rules import Rules, edge_lines, find_rules, rule_candidates, without_rules
+from batch_ocr.rules import (Rule, Rules, edge_lines, find_rules, moved_rule, rule_candidates,
+                             without_rules)
 from batch_ocr.stats import median
 from batch_ocr.table_rows import join_rows
 
@@ -412,8 +413,8 @@ def _single_line(comps: _Components, text_height: float, whole_crop: bool = Fals
 
 def _page_lines(comps: _Components, text_height: float, non_text: np.ndarray | None = None,
                 transform: DeskewTransform | None = None,
-                borders: Sequence[tuple[float, float, float]] = (),
-                rows: Sequence[tuple[float, float, float]] = ()) -> list[LineRegion]:
+                borders: Sequence[Rule] = (),
+                rows: Sequence[Rule] = ()) -> list[LineRegion]:
     """`borders`, `rows`: a table's upright cell borders and horizontal rules
     (`rules.Rules.borders`, `rules.Rules.rows`) in `comps`' frame."""
     letters, marks = _classify(comps, text_height, non_text)
@@ -422,7 +423,7 @@ def _page_lines(comps: _Components, text_height: float, non_text: np.ndarray | N
     # Layout runs on coordinates sheared level, so a tilted line still lies in one band; boxes
     # are reported in the image's own coordinates.
     laid = _sheared(comps, slope)
-    laid_borders = _turned_level(borders, slope)
+    laid_borders = _turned(borders, slope)
     lines: list[_Line] = []
     for block in _reading_blocks(letters, laid, text_height, laid_borders):
         lines.extend(_cluster_lines(block, laid, text_height))
@@ -430,7 +431,7 @@ def _page_lines(comps: _Components, text_height: float, non_text: np.ndarray | N
     _attach_marks(lines, np.concatenate([marks, demoted]).astype(np.int64), laid, text_height)
     joined = join_rows([(np.array(line.letters, np.int64), np.array(line.marks, np.int64))
                         for line in lines], laid.x0, laid.y0, laid.x1, laid.y1, laid_borders,
-                       _turned_rows(rows, slope), text_height) if borders else []
+                       _turned(rows, slope, across=True), text_height) if borders else []
     row_at = {row.lines[0]: row for row in joined}
     taken = {index for row in joined for index in row.lines[1:]}
     regions = []
@@ -527,29 +528,15 @@ def _sheared(comps: _Components, slope: float) -> _Components:
                    y0=comps.y0 + shift_y, y1=comps.y1 + shift_y)
 
 
-def _turned_level(borders: Sequence[tuple[float, float, float]], slope: float
-                  ) -> list[tuple[float, float, float]]:
-    """Upright borders (x, top, bottom) turned as `_sheared` turns component centres."""
-    if slope == 0.0 or not borders:
-        return list(borders)
+def _turned(rules: Sequence[Rule], slope: float, across: bool = False) -> list[Rule]:
+    """Upright rules (x, top, bottom), or with `across` horizontal ones (y, left, right), turned
+    as `_sheared` turns component centres."""
+    if slope == 0.0 or not rules:
+        return list(rules)
     theta = np.arctan(slope)
-    cos, sin = float(np.cos(theta)), float(np.sin(theta))
-    turned = []
-    for x, top, bottom in borders:
-        middle = (top + bottom) / 2.0
-        turned.append((x * cos + middle * sin, top * cos - x * sin, bottom * cos - x * sin))
-    return turned
-
-
-def _turned_rows(rows: Sequence[tuple[float, float, float]], slope: float
-                 ) -> list[tuple[float, float, float]]:
-    """Horizontal rules (y, left, right) turned as `_sheared` turns component centres."""
-    if slope == 0.0 or not rows:
-        return list(rows)
-    theta = np.arctan(slope)
-    cos, sin = float(np.cos(theta)), float(np.sin(theta))
-    return [((y * cos - left * sin + y * cos - right * sin) / 2.0, left * cos + y * sin,
-             right * cos + y * sin) for y, left, right in rows]
+    cos, sin = np.cos(theta), np.sin(theta)
+    turn = np.array([[cos, sin, 0.0], [-sin, cos, 0.0]])
+    return [moved_rule(turn, rule, across) for rule in rules]
 
 
 def _merged_gaps(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
@@ -568,7 +555,7 @@ def _gap_bounds(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def _reading_blocks(letters: np.ndarray, comps: _Components, text_height: float,
-                    borders: Sequence[tuple[float, float, float]] = ()) -> list[np.ndarray]:
+                    borders: Sequence[Rule] = ()) -> list[np.ndarray]:
     """Recursive XY-cut: letter indices grouped into blocks, blocks in reading order. A gutter
     holding a table's cell border (`borders`) is no column gap: a table is read row by row."""
     done: list[np.ndarray] = []
@@ -592,7 +579,7 @@ def _reading_blocks(letters: np.ndarray, comps: _Components, text_height: float,
 
 
 def _beyond_a_table(block: np.ndarray, comps: _Components, text_height: float,
-                    borders: Sequence[tuple[float, float, float]]) -> bool:
+                    borders: Sequence[Rule]) -> bool:
     """Whether the block holds rows of a table (cell borders run down part of it, three or more
     side by side: a frame's two sides make no table) and lines more than a text height above or
     below them."""
@@ -608,7 +595,7 @@ def _beyond_a_table(block: np.ndarray, comps: _Components, text_height: float,
 
 
 def _vertical_cut(block: np.ndarray, comps: _Components, text_height: float,
-                  borders: Sequence[tuple[float, float, float]] = ()
+                  borders: Sequence[Rule] = ()
                   ) -> list[np.ndarray] | None:
     x0, x1 = comps.x0[block], comps.x1[block]
     top, bottom = comps.y0[block].min(), comps.y1[block].max()
@@ -637,7 +624,7 @@ def _vertical_cut(block: np.ndarray, comps: _Components, text_height: float,
 
 
 def _holds_border(gap: tuple[int, int], rows: tuple[int, int],
-                  borders: Sequence[tuple[float, float, float]]) -> bool:
+                  borders: Sequence[Rule]) -> bool:
     """Whether a table's cell border runs down the gap `gap` (x range) over at least half of the
     block's `rows` (top, bottom), or of the border."""
     top, bottom = rows

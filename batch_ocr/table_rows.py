@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-Rule = tuple[float, float, float]
+from batch_ocr.rules import Rule
+
 # Text heights: letters resting on a rule (the rule taken out of the ink) may reach a little past
 # where it was drawn, and so may a cell border's end past the rule it meets.
 _TOLERANCE = 0.3

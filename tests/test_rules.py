@@ -48,6 +48,16 @@ def _rules_of(page: np.ndarray, text_height: float):
                       rule_candidates(comps.width, comps.height, comps.area, text_height))
 
 
+def _rotated(page: np.ndarray, angle: float, fill: int = 255) -> np.ndarray:
+    """`page` turned by `angle` degrees (counter-clockwise, bilinear, canvas grown to hold it),
+    as a tilted scan lies; the page itself for 0."""
+    if not angle:
+        return page
+    turned = Image.fromarray(page).rotate(angle, resample=Image.BILINEAR, expand=True,
+                                          fillcolor=fill)
+    return np.asarray(turned).copy()
+
+
 def _baseline(y: int) -> int:
     return y + ImageFont.truetype(SANS, SIZE).getmetrics()[0]
 
@@ -134,11 +144,7 @@ def test_erasing_keeps_a_stroke_that_crosses_the_rule():
 
 @pytest.mark.parametrize("angle", [0.0, 2.0, -1.5, 8.0])
 def test_cell_borders_never_reach_the_crops(angle):
-    page, _ = _table()
-    if angle:
-        turned = Image.fromarray(page).rotate(angle, resample=Image.BILINEAR, expand=True,
-                                              fillcolor=255)
-        page = np.asarray(turned).copy()
+    page = _rotated(_table()[0], angle)
     prepared = prepare_page(page, "page", 32)
     assert len(prepared.regions) >= len(CELLS)
     for crops in prepared.crops:
@@ -174,13 +180,8 @@ def test_a_large_light_heading_keeps_its_letters():
 def test_letters_resting_on_cell_borders_are_in_the_pieces(angle):
     # A scan tilted by a degree or two tilts its rules as much: no level run is long there.
     page, texts = _table()
-    letters = Image.fromarray((_text_ink(TABLE_SIZE, texts) * 255).astype(np.uint8))
-    if angle:
-        def turn(image, fill):
-            return image.rotate(angle, resample=Image.BILINEAR, expand=True, fillcolor=fill)
-        page = np.asarray(turn(Image.fromarray(page), 255)).copy()
-        letters = turn(letters, 0)
-    ink = np.asarray(letters) > 127
+    page = _rotated(page, angle)
+    ink = _rotated((_text_ink(TABLE_SIZE, texts) * 255).astype(np.uint8), angle, fill=0) > 127
     covered = np.zeros_like(ink)
     for region in find_lines(page, "page"):
         for x, y, w, h in region.pieces:
@@ -270,11 +271,7 @@ def test_a_tightly_cut_word_keeps_the_stems_at_its_edges():
 def test_a_ruled_table_is_read_row_by_row(angle):
     # Its columns are parted by white gutters that run the table's whole height, which
     # would make them columns of text; the cell borders in them say it is a table.
-    page, _ = _table()
-    if angle:
-        page = np.asarray(Image.fromarray(page).rotate(angle, resample=Image.BILINEAR,
-                                                       expand=True, fillcolor=255)).copy()
-    lines = find_lines(page, "page")
+    lines = find_lines(_rotated(_table()[0], angle), "page")
     assert len(lines) == len(CELLS)
     for region in lines:
         x, _, w, _ = region.box
@@ -346,11 +343,7 @@ def _staggered_table(wrapped: bool = False, rule_px: int = 2) -> np.ndarray:
 # waver between two rows of pixels as at a slight tilt.
 @pytest.mark.parametrize(("angle", "rule_px"), [(0.0, 2), (1.5, 2), (-6.0, 2), (-6.0, 1)])
 def test_a_rows_cells_at_different_heights_are_one_line(angle, rule_px):
-    page = _staggered_table(rule_px=rule_px)
-    if angle:
-        page = np.asarray(Image.fromarray(page).rotate(angle, resample=Image.BILINEAR,
-                                                       expand=True, fillcolor=255)).copy()
-    lines = find_lines(page, "page")
+    lines = find_lines(_rotated(_staggered_table(rule_px=rule_px), angle), "page")
     assert len(lines) == len(CELLS)
     for region in lines:
         # One piece a cell at least, left to right, with word spaces between the cells.
@@ -371,9 +364,7 @@ def test_a_tilted_tables_thin_rules_are_found_whole(angle):
     # Turned level at the text's slope, a one-pixel rule wavers between two rows of pixels,
     # neither of which holds a long run alone. (A page tilted further is laid out deskewed,
     # where the same holds: its rows are read in the test above.)
-    page = np.asarray(Image.fromarray(_table()[0]).rotate(angle, resample=Image.BILINEAR,
-                                                          expand=True, fillcolor=255)).copy()
-    rules = find_layout(page, "page").rules
+    rules = find_layout(_rotated(_table()[0], angle), "page").rules
     assert rules is not None
     width = COLUMNS[-1] - COLUMNS[0]
     long_rows = [row for row in rules.rows if row[2] - row[1] >= 0.95 * width]
