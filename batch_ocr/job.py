@@ -67,7 +67,7 @@ from batch_ocr.records import (
 )
 from batch_ocr.state import Settings, State, StateError, same_stat
 from batch_ocr.walk import InputFile, UsageError, list_inputs
-from batch_ocr.writers import FormatError, SummaryCounter, format_for, write_results
+from batch_ocr.writers import FormatError, SummaryCounter, format_for, warm_up, write_results
 
 __all__ = ["run_job", "list_inputs", "InputFile", "UsageError", "SEGMENT_MODES"]
 
@@ -528,6 +528,7 @@ class _Run:
                     return EXIT_USAGE
             recognizer.batch_size = options.batch_size
             recognizer.rotate = options.rotate
+            warm_up(options.fmt)
             self.progress.begin(total=already + len(todo), done=already)
             _Batcher(recognizer, options.segment, journal, self.progress, self.started,
                      hash_sources=self.state is not None, worker=worker).run(

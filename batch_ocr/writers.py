@@ -13,14 +13,14 @@ as `NA` or an empty text as strings.
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
-
-import pandas as pd
 
 from batch_ocr.records import (
     STATUS_EMPTY,
@@ -154,8 +154,21 @@ def file_rows(result: FileResult) -> list[dict[str, Any]]:
     return rows
 
 
+def warm_up(fmt: str) -> None:
+    """Import what writing `fmt` needs (pandas, for CSV) in a background thread: the job calls
+    this once the model has loaded, so the import runs while the model reads (whose threads
+    hold no GIL) instead of before the first line or after the last."""
+    if fmt == "csv":
+        threading.Thread(target=importlib.import_module, args=("pandas",),
+                         name="batch-ocr-import-pandas", daemon=True).start()
+
+
 def write_csv(results: Iterable[FileResult], stream: IO[str], raw_text: bool = False) -> None:
     """CSV with the DESIGN.md columns; formula-like cells neutralised unless `raw_text`."""
+    # Imported here, not with the module: the job imports this module before it starts its
+    # worker process and loads the model, and pandas took 0.2 s of that (see `warm_up`).
+    import pandas as pd
+
     header = True
 
     def flush(rows: list[dict[str, Any]]) -> None:

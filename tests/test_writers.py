@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -194,3 +196,26 @@ def test_format_for(output, fmt, expected):
 def test_format_for_rejects(output, fmt):
     with pytest.raises(FormatError):
         format_for(output, fmt)
+
+
+def test_pandas_loads_only_for_csv_and_off_the_start_up():
+    # The job imports the writers before it starts its worker process and loads the model:
+    # pandas (0.2 s) must not be part of that, and warm_up brings it in for CSV alone.
+    code = (
+        "import sys\n"
+        "import batch_ocr.job\n"
+        "from batch_ocr.writers import warm_up\n"
+        "assert 'pandas' not in sys.modules, 'imported with the job'\n"
+        "warm_up('jsonl')\n"
+        "import threading\n"
+        "for thread in threading.enumerate():\n"
+        "    if thread is not threading.current_thread(): thread.join()\n"
+        "assert 'pandas' not in sys.modules, 'imported for jsonl'\n"
+        "warm_up('csv')\n"
+        "for thread in threading.enumerate():\n"
+        "    if thread is not threading.current_thread(): thread.join()\n"
+        "assert 'pandas' in sys.modules, 'not imported for csv'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
