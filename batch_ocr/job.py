@@ -13,8 +13,10 @@ How a run stays trustworthy for cron (DESIGN.md, "Runs that cron can trust"):
 - Memory is bounded by chunks, not by the folder: page images stream through chunks of at most
   PAGES_PER_CHUNK pages / PIXELS_PER_CHUNK pixels; only names and journal offsets are held for
   the whole run. A reader thread builds (decodes, segments, crops) at most one chunk ahead of
-  the one the model is reading (READ_AHEAD); recognition and the journal stay on the main
-  thread, in file order, where SIGINT/SIGTERM arrive. On longer runs a worker process prepares
+  the one the model is taking up (READ_AHEAD); the model starts on the next chunk while the
+  last batches of this one run (Recognizer.read_page_groups), so a third chunk is held for
+  that while. Recognition and the journal stay on the main thread, in file order, where
+  SIGINT/SIGTERM arrive. On longer runs a worker process prepares
   single-page files for that thread (prepare.py), starting before the model loads.
 - With `--state` (state.py) only new and changed files are read. OUTPUT then holds the files read
   by this run, or with `--master` every file under INPUT (unchanged ones from the state).
@@ -29,6 +31,7 @@ import functools
 import os
 import tempfile
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -166,7 +169,9 @@ class _Batcher:
 
     Chunks are built (files decoded, pages segmented and cropped) one ahead in a reader thread
     while the model reads the current chunk (prefetch.py); chunk boundaries, recognition and
-    journaling (main thread) are the same as without the thread, so the output is too."""
+    journaling (main thread) are the same as without the thread, so the output is too. The
+    model reads the chunks as one stream of batches (each chunk's own batches, so the same
+    readings), and a chunk is journaled as soon as its last batch is read."""
 
     def __init__(self, recognizer, segment: str, journal: Journal, progress: Progress,
                  started: float, hash_sources: bool, worker: PrepWorker | None = None):
@@ -186,9 +191,20 @@ class _Batcher:
             ready = Prefetch(chunks, ahead=1, name="batch-ocr-reader")
         else:
             ready = contextlib.closing(chunks(lambda: False))
-        with ready as chunk_iterator:
+        taken: deque[tuple[_Chunk, list]] = deque()
+
+        def chunk_pages(chunk_iterator) -> Iterator[list]:
             for chunk in chunk_iterator:
-                self._finish(chunk)
+                live = [entry for entry in chunk.pages if not entry[0].error]
+                chunk.pages = []  # the arrays go as soon as the model is done with them
+                taken.append((chunk, live))
+                yield [page for _, _, page in live]
+
+        with ready as chunk_iterator, \
+                contextlib.closing(self._read_groups(chunk_pages(chunk_iterator))) as outcomes:
+            for outcome in outcomes:
+                chunk, live = taken.popleft()
+                self._finish(chunk, live, outcome)
 
     def _chunks(self, todo: list[InputFile], max_pixels: int, stopping) -> Iterator[_Chunk]:
         """Read files in order and cut their pages into chunks (runs in the reader thread)."""
@@ -302,30 +318,40 @@ class _Batcher:
             return gray
         return gray if prepared is None else prepared
 
+    def _read_groups(self, groups: Iterator[list]) -> Iterator[list | Exception]:
+        """Each chunk's lines per page, or the exception its reading raised. A recogniser that
+        reads chunks as one stream (`Recognizer.read_page_groups`) starts the next chunk while
+        this one's last batches run; others (tests' fakes) read chunk by chunk."""
+        read_groups = getattr(self.recognizer, "read_page_groups", None)
+        if read_groups is not None:
+            yield from read_groups(groups, segment=self.segment)
+            return
+        for pages in groups:
+            try:
+                yield self.recognizer.read_pages(pages, segment=self.segment) if pages else []
+            except Exception as exc:  # noqa: BLE001 - _finish retries the chunk page by page
+                yield exc
+
     def _recognise(self, pages: list) -> list:
         lines = self.recognizer.read_pages(pages, segment=self.segment)
         if len(lines) != len(pages):
             raise RuntimeError(f"recogniser returned {len(lines)} results for {len(pages)} pages")
         return lines
 
-    def _finish(self, chunk: _Chunk) -> None:
-        """Recognise a chunk's pages and journal the files it finishes (main thread)."""
-        live = [entry for entry in chunk.pages if not entry[0].error]
-        chunk.pages = []  # the arrays go as soon as this call is done with them
-        if live:
-            try:
-                per_page = self._recognise([page for _, _, page in live])
-            except Exception:
-                # Retry page by page so only the file that upsets the recogniser gets an error.
-                per_page = []
-                for state, _, page in live:
-                    try:
-                        per_page.append(self._recognise([page])[0])
-                    except Exception as exc:
-                        state.error = state.error or f"recognition failed: {failure_reason(exc)}"
-                        per_page.append([])
-            for (state, index, _), lines in zip(live, per_page):
-                state.pages[index].lines = list(lines)
+    def _finish(self, chunk: _Chunk, live: list, outcome: list | Exception) -> None:
+        """Journal the files a chunk finishes, given the lines read on its `live` pages (main
+        thread). A chunk whose reading failed is read again page by page, so only the file that
+        upsets the recogniser gets an error."""
+        if isinstance(outcome, Exception) or len(outcome) != len(live):
+            outcome = []
+            for state, _, page in live:
+                try:
+                    outcome.append(self._recognise([page])[0])
+                except Exception as exc:
+                    state.error = state.error or f"recognition failed: {failure_reason(exc)}"
+                    outcome.append([])
+        for (state, index, _), lines in zip(live, outcome):
+            state.pages[index].lines = list(lines)
         results = [(state.result(), state.source) for state in chunk.done]
         self.journal.add(results, time.monotonic() - self.started)
         for result, _ in results:

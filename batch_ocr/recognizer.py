@@ -5,19 +5,26 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from batch_ocr.batching import DEFAULT_BATCH_SIZE, batch_input, normalise_crop, plan_batches
+from batch_ocr.batching import (
+    DEFAULT_BATCH_SIZE,
+    batch_input,
+    batch_shape,
+    normalise_crop,
+    plan_batches,
+)
 from batch_ocr.charset import EOS, NUM_SPECIAL, Charset
 from batch_ocr.records import CharConfidence, LineRegion, LineResult
 
@@ -126,41 +133,56 @@ class CropReader:
         once, each in a thread of its own (TensorFlow runs a call without holding the GIL), and
         their inputs are made there too."""
         def decode(batch) -> list[np.ndarray]:
-            images, widths = inputs(batch)
-            return [t.numpy() for t in self.decoder.decode(images, widths, self.max_length)]
+            return self._decode(*inputs(batch))
 
-        if self.streams <= 1 or len(batches) <= 1:
-            yield from map(decode, batches)
-            return
-        pool = ThreadPoolExecutor(min(self.streams, len(batches)),
-                                  thread_name_prefix="batch-ocr-model")
-        # A batch queued behind each one running, so no thread waits while the caller turns the
-        # last outputs into readings; no more, so a failure or an early stop wastes little.
-        window = 2 * self.streams
-        pending: deque = deque()
-        try:
+        with contextlib.closing(_Streams(self.streams if len(batches) > 1 else 1)) as streams:
             for batch in batches:
-                if len(pending) == window:
-                    yield pending.popleft().result()
-                pending.append(pool.submit(decode, batch))
-            while pending:
-                yield pending.popleft().result()
-        finally:  # also when the caller stops early: batches not started are dropped
-            pool.shutdown(wait=True, cancel_futures=True)
+                streams.submit(None, decode, batch)
+                for _, outputs in streams.finished():
+                    yield _raised(outputs)
+            for _, outputs in streams.finished(wait=True):
+                yield _raised(outputs)
+
+    def _decode(self, images, widths) -> list[np.ndarray]:
+        return [t.numpy() for t in self.decoder.decode(images, widths, self.max_length)]
+
+    def _decode_batch(self, crops: list[np.ndarray], batch: list[int]) -> list[np.ndarray]:
+        return self._decode(*batch_input(crops, batch, self.batch_size))
 
     def read_crops(self, crops: list[np.ndarray]) -> list[CropReading]:
-        readings: list[CropReading | None] = [None] * len(crops)
-        widths = [c.shape[1] for c in crops]
-        # Batches hold about the same number of pixels: wide crops come in smaller batches.
-        batches = plan_batches(widths, self.batch_size)
-        outputs = self.decode_batches(
-            batches, lambda batch: batch_input(crops, batch, self.batch_size))
-        # Outputs first: zip then runs the generator to its end, which closes its threads.
-        for (tokens, probs, ctc_tokens, ctc_probs, ctc_lengths), batch in zip(outputs, batches):
-            for row, index in enumerate(batch):
-                readings[index] = self.reading(tokens[row], probs[row], ctc_tokens[row],
-                                               ctc_probs[row], int(ctc_lengths[row]))
-        return readings  # type: ignore[return-value]
+        (readings,) = self.read_crop_groups([crops])
+        return _raised(readings)
+
+    def read_crop_groups(self, groups: Iterable[list[np.ndarray]]
+                         ) -> Iterator[list[CropReading] | Exception]:
+        """`read_crops` of each group of crops (a job's chunk), in order, as one stream of batches.
+
+        A group's batches are the ones `read_crops` makes of it alone, so its readings are the
+        same to the last bit; but the next group's batches start while this group's last ones
+        run. Called group by group, each group's end left a stream idle while the other read the
+        group's last batch (6 % of the model's time on 1 800 one-line files). A group whose
+        reading raises gives the exception in its place, and the groups after it go on. The next
+        group is asked for only when this one's batches are all under way, and groups already
+        read are given out first (building the next one can take a while: pages)."""
+        waiting: deque[_CropGroup] = deque()
+
+        def done(outcomes) -> Iterator[list[CropReading] | Exception]:
+            for (group, index), outputs in outcomes:
+                group.take(index, outputs)
+            while waiting and waiting[0].left == 0:
+                yield _outcome(waiting.popleft().readings, self)
+
+        with contextlib.closing(_Streams(self.streams)) as streams:
+            for crops in groups:
+                group = _CropGroup(crops)
+                group.plan(self.batch_size)
+                waiting.append(group)
+                for index in group.costliest_first():
+                    batch = group.batches[index]
+                    streams.submit((group, index), self._decode_batch, crops, batch)
+                    yield from done(streams.finished())
+                yield from done(streams.finished())
+            yield from done(streams.finished(wait=True))
 
     def reading(self, tokens, probs, ctc_tokens, ctc_probs, ctc_length) -> CropReading:
         """One crop's decoder outputs -> text, confidences. The attention reading is the answer
@@ -183,6 +205,109 @@ class CropReader:
         text = "".join(c.char for c in chars)
         confidence = line_confidence([c.confidence for c in chars], eos_prob, agrees)
         return CropReading(text, confidence, chars, ctc_text)
+
+
+class _Streams:
+    """Runs calls on `count` threads, at most two per thread under way (one running, one queued
+    behind it, so no thread waits while the caller turns the last outputs into readings; no
+    more, so a failure or an early stop wastes little), and gives their outcomes back in the
+    order they were submitted: the return value, or the exception raised. One stream runs each
+    call in the caller's thread as it is submitted."""
+
+    def __init__(self, count: int):
+        self._pool = (ThreadPoolExecutor(count, thread_name_prefix="batch-ocr-model")
+                      if count > 1 else None)
+        self._window = 2 * count
+        self._running: deque[tuple[Any, Future]] = deque()
+        self._done: deque[tuple[Any, Any]] = deque()
+
+    def submit(self, tag: Any, call: Callable, *args) -> None:
+        if self._pool is None:
+            self._done.append((tag, _outcome(call, *args)))
+            return
+        while len(self._running) >= self._window:
+            self._collect()
+        self._running.append((tag, self._pool.submit(call, *args)))
+
+    def finished(self, wait: bool = False) -> Iterator[tuple[Any, Any]]:
+        """(tag, outcome) of the calls done so far, in submission order (`wait`: of them all)."""
+        while self._running and (wait or self._running[0][1].done()):
+            self._collect()
+        while self._done:
+            yield self._done.popleft()
+
+    def _collect(self) -> None:
+        tag, future = self._running.popleft()
+        self._done.append((tag, _outcome(future.result)))
+
+    def close(self) -> None:
+        # Also when the caller stops early: calls not started are dropped.
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _outcome(call: Callable, *args) -> Any:
+    try:
+        return call(*args)
+    except Exception as exc:  # noqa: BLE001 - handed to whoever reads this outcome
+        return exc
+
+
+def _raised(outcome: Any) -> Any:
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+@dataclass
+class _CropGroup:
+    """One group of `read_crop_groups`: its crops, their batches, and their outputs so far."""
+
+    crops: list[np.ndarray]
+    batches: list[list[int]] = field(default_factory=list)
+    outputs: list[Any] = field(default_factory=list)
+    left: int = 0  # batches not read yet
+    error: Exception | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE
+
+    def plan(self, batch_size: int) -> None:
+        """Its batches as `read_crops` makes them (a crop that upsets planning fails the group)."""
+        self.batch_size = batch_size
+        try:
+            self.batches = plan_batches([c.shape[1] for c in self.crops], batch_size)
+        except Exception as exc:  # noqa: BLE001 - this group's error, not the stream's
+            self.error = exc
+        self.outputs = [None] * len(self.batches)
+        self.left = len(self.batches)
+
+    def costliest_first(self) -> list[int]:
+        """Its batches' indices, the most padded pixels first: the batches read last are then the
+        small ones, and at the end of a job the streams finish close together."""
+        def cost(index: int) -> int:
+            batch = self.batches[index]
+            rows, width = batch_shape(len(batch), max(self.crops[i].shape[1] for i in batch),
+                                      self.batch_size)
+            return rows * width
+
+        return sorted(range(len(self.batches)), key=lambda index: -cost(index))
+
+    def take(self, index: int, outputs: Any) -> None:
+        if isinstance(outputs, Exception):
+            self.error = self.error or outputs
+        else:
+            self.outputs[index] = outputs
+        self.left -= 1
+
+    def readings(self, reader: CropReader) -> list[CropReading] | Exception:
+        if self.error is not None:
+            return self.error
+        readings: list[CropReading | None] = [None] * len(self.crops)
+        for (tokens, probs, ctc_tokens, ctc_probs, ctc_lengths), batch in zip(self.outputs,
+                                                                             self.batches):
+            for row, index in enumerate(batch):
+                readings[index] = reader.reading(tokens[row], probs[row], ctc_tokens[row],
+                                                 ctc_probs[row], int(ctc_lengths[row]))
+        return readings  # type: ignore[return-value]
 
 
 def resolve_model_dir(name_or_dir: str) -> Path:
@@ -253,29 +378,46 @@ class Recognizer(CropReader):
             line.box = unrotate_box(line.box, turns, page.shape)
         return lines
 
+    def read_page_groups(self, groups: Iterable[list[np.ndarray | PreparedPage]],
+                         segment: str = "auto") -> Iterator[list[list[LineResult]] | Exception]:
+        """`read_pages` of each group of pages (a job's chunk), in order, with the model reading
+        one group into the next (`read_crop_groups`: the same readings as group by group). A
+        group whose reading raises gives the exception in its place; the groups after it go on."""
+        if self.rotate == "auto":  # every page is read several times over: no stream to keep
+            for pages in groups:
+                yield _outcome(self.read_pages, pages, segment)
+            return
+        gathered: deque[_GatheredPages | Exception] = deque()
+
+        def crop_groups() -> Iterator[list[np.ndarray]]:
+            for pages in groups:
+                gathering = _outcome(self._gather, pages, segment)
+                gathered.append(gathering)
+                yield [] if isinstance(gathering, Exception) else gathering.crops
+
+        for readings in self.read_crop_groups(crop_groups()):
+            gathering = gathered.popleft()
+            if isinstance(gathering, Exception):
+                yield gathering
+            elif isinstance(readings, Exception):
+                yield readings
+            else:
+                yield _outcome(gathering.lines, readings)
+
     def _read_pages(self, pages: list[np.ndarray | PreparedPage], segment: str
                     ) -> list[list[LineResult]]:
+        gathering = self._gather(pages, segment)
+        return gathering.lines(self.read_crops(gathering.crops) if gathering.crops else [])
+
+    def _gather(self, pages: list[np.ndarray | PreparedPage], segment: str) -> _GatheredPages:
         prepared = [page if isinstance(page, PreparedPage) else self._prepare(page, segment)
                     for page in pages]
-        crops, owners = [], []
+        gathering = _GatheredPages(prepared)
         for page_index, page in enumerate(prepared):
             for line_index, piece_crops in enumerate(page.crops):
-                crops.extend(piece_crops)
-                owners.extend([(page_index, line_index)] * len(piece_crops))
-        readings = self.read_crops(crops) if crops else []
-        grouped: dict[tuple[int, int], list[CropReading]] = {}
-        for owner, reading in zip(owners, readings):
-            grouped.setdefault(owner, []).append(reading)
-        results: list[list[LineResult]] = []
-        for page_index, page in enumerate(prepared):
-            lines = []
-            for line_index, region in enumerate(page.regions):
-                pieces = grouped.get((page_index, line_index), [])
-                if not any(r.text for r in pieces):
-                    continue
-                lines.append(join_pieces(len(lines), region, pieces))
-            results.append(lines)
-        return results
+                gathering.crops.extend(piece_crops)
+                gathering.owners.extend([(page_index, line_index)] * len(piece_crops))
+        return gathering
 
     def read(self, images, segment: str = "auto") -> list[list[LineResult]]:
         """DESIGN.md's Python API: images (grayscale uint8 arrays or paths) -> lines per image."""
@@ -288,6 +430,31 @@ class Recognizer(CropReader):
             else:
                 arrays.append(as_gray(image))
         return self.read_pages(arrays, segment)
+
+
+@dataclass
+class _GatheredPages:
+    """Pages ready for the model: every line piece's crop, and the (page, line) it belongs to."""
+
+    pages: list[PreparedPage]
+    crops: list[np.ndarray] = field(default_factory=list)
+    owners: list[tuple[int, int]] = field(default_factory=list)
+
+    def lines(self, readings: list[CropReading]) -> list[list[LineResult]]:
+        """The lines of each page from the readings of `crops`."""
+        grouped: dict[tuple[int, int], list[CropReading]] = {}
+        for owner, reading in zip(self.owners, readings):
+            grouped.setdefault(owner, []).append(reading)
+        results: list[list[LineResult]] = []
+        for page_index, page in enumerate(self.pages):
+            lines = []
+            for line_index, region in enumerate(page.regions):
+                pieces = grouped.get((page_index, line_index), [])
+                if not any(r.text for r in pieces):
+                    continue
+                lines.append(join_pieces(len(lines), region, pieces))
+            results.append(lines)
+        return results
 
 
 def join_pieces(line: int, region: LineRegion, pieces: list[CropReading]) -> LineResult:
