@@ -16,8 +16,8 @@ How a run stays trustworthy for cron (DESIGN.md, "Runs that cron can trust"):
   the one the model is taking up (READ_AHEAD); the model starts on the next chunk while the
   last batches of this one run (Recognizer.read_page_groups), so a third chunk is held for
   that while. Recognition and the journal stay on the main thread, in file order, where
-  SIGINT/SIGTERM arrive. On longer runs a worker process prepares
-  single-page files for that thread (prepare.py), starting before the model loads.
+  SIGINT/SIGTERM arrive. On longer runs a worker process prepares single-page files for that
+  thread (prepare.py), starting before the model loads.
 - With `--state` (state.py) only new and changed files are read. OUTPUT then holds the files read
   by this run, or with `--master` every file under INPUT (unchanged ones from the state).
 

@@ -3,15 +3,19 @@ stand-in decoder: readings in order, failures kept to their group; and with the 
 job writes the same bytes whether it reads its chunks as one stream or one by one."""
 from __future__ import annotations
 
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from batch_ocr import job
 from batch_ocr.recognizer import CropReader, _Streams
-from tests.job_helper import make_line_images
+
+sys.path.insert(0, str(Path(__file__).parent))
+from job_helper import make_line_images  # noqa: E402
 
 BROKEN_WIDTH = 13  # the stand-in decoder fails on a batch holding a crop this wide
 
