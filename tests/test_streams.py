@@ -15,7 +15,7 @@ from batch_ocr import job
 from batch_ocr.recognizer import CropReader, _Streams
 
 sys.path.insert(0, str(Path(__file__).parent))
-from job_helper import make_line_images  # noqa: E402
+from job_helper import line_image, make_line_images  # noqa: E402
 
 BROKEN_WIDTH = 13  # the stand-in decoder fails on a batch holding a crop this wide
 
@@ -130,3 +130,32 @@ def test_a_job_reads_its_chunks_as_one_stream_to_the_same_bytes(tmp_path, monkey
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
     assert outputs[0].count(b"\n") == 25 and b",ok," in outputs[0]
+
+
+def test_a_chunk_the_stream_cannot_read_costs_only_its_bad_file(tmp_path, monkeypatch):
+    from batch_ocr.recognizer import load_model
+
+    folder = tmp_path / "lines"
+    make_line_images(folder, 9)
+    # One file far narrower than the rest: the model "fails" on any batch that holds its crop.
+    line_image("Hi").save(folder / "line_0004_short.png")
+    monkeypatch.setattr(job, "FIRST_CHUNK_PAGES", 2)
+    monkeypatch.setattr(job, "PAGES_PER_CHUNK", 4)
+    recognizer = load_model("printed")
+    recognizer.streams = 2
+    decode = recognizer._decode_batch
+
+    def failing(crops, batch):
+        if min(crops[i].shape[1] for i in batch) < 100:
+            raise RuntimeError("the model failed on this batch")
+        return decode(crops, batch)
+
+    monkeypatch.setattr(recognizer, "_decode_batch", failing)
+    out = tmp_path / "out.csv"
+    assert job.run_job([str(folder)], str(out), recognizer=recognizer, quiet=True) == 1
+    rows = [line.split(",") for line in out.read_text(encoding="utf-8").splitlines()[1:]]
+    status = {row[0]: row[9] for row in rows}
+    assert status.pop("line_0004_short.png") == "error"
+    assert len(status) == 9 and set(status.values()) == {"ok"}
+    assert "recognition failed: RuntimeError: the model failed on this batch" in out.read_text(
+        encoding="utf-8")
