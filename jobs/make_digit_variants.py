@@ -8,6 +8,7 @@ numbers and cut-out lines differ from it, one folder per way, each with its own 
   boxed        pad, inside a drawn box 30 pixels in from the edges (a label, a boxed field)
   inverted     pad, light digits on dark
   thick        pad, strokes thickened (a felt pen)
+  thin         pad, strokes thinned (a fine ballpoint)
   noisy        pad, sensor noise and JPEG at quality 35
   lowcontrast  pad, grey ink on grey paper
 
@@ -37,6 +38,7 @@ def variants(image: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarra
     _, encoded = cv2.imencode(".jpg", noisy, [cv2.IMWRITE_JPEG_QUALITY, 35])
     return {"up": up, "pad": pad, "underline": underline, "boxed": boxed, "inverted": 255 - pad,
             "thick": cv2.erode(pad, np.ones((5, 5), np.uint8)),
+            "thin": cv2.dilate(pad, np.ones((5, 5), np.uint8)),
             "noisy": cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE),
             "lowcontrast": (pad.astype(np.float32) * 0.5 + 90).astype(np.uint8)}
 
