@@ -27,7 +27,6 @@ class WidthReader(CropReader):
     def __init__(self, streams: int, batch_size: int = 2, delay: float = 0.0):
         # No model: CropReader.__init__ would build a decoder.
         self.streams, self.batch_size, self.delay = streams, batch_size, delay
-        self.pulled: list[int] = []
         self.threads: set[str] = set()
 
     def _decode_batch(self, crops, batch):
