@@ -195,7 +195,8 @@ def without_frame(page: Flattened, frame: np.ndarray) -> Flattened:
     inside = page.flat[~frame]
     if inside.size == 0:
         return page
-    again = _thresholded(inside[None, :], np.bincount(inside, minlength=256), page.noise)
+    inside = inside[None, :]
+    again = _thresholded(inside, _histogram(inside), page.noise)
     return page if again is None else Flattened(page.flat, again.paper, again.threshold, page.noise)
 
 

@@ -177,7 +177,7 @@ class CropReader:
                 group = _CropGroup(crops)
                 group.plan(self.batch_size)
                 waiting.append(group)
-                for index in group.costliest_first():
+                for index in group.costliest_first(self.batch_size):
                     batch = group.batches[index]
                     streams.submit((group, index), self._decode_batch, crops, batch)
                     yield from done(streams.finished())
@@ -268,11 +268,9 @@ class _CropGroup:
     outputs: list[Any] = field(default_factory=list)
     left: int = 0  # batches not read yet
     error: Exception | None = None
-    batch_size: int = DEFAULT_BATCH_SIZE
 
     def plan(self, batch_size: int) -> None:
         """Its batches as `read_crops` makes them (a crop that upsets planning fails the group)."""
-        self.batch_size = batch_size
         try:
             self.batches = plan_batches([c.shape[1] for c in self.crops], batch_size)
         except Exception as exc:  # noqa: BLE001 - this group's error, not the stream's
@@ -280,13 +278,14 @@ class _CropGroup:
         self.outputs = [None] * len(self.batches)
         self.left = len(self.batches)
 
-    def costliest_first(self) -> list[int]:
-        """Its batches' indices, the most padded pixels first: the batches read last are then the
-        small ones, and at the end of a job the streams finish close together."""
+    def costliest_first(self, batch_size: int) -> list[int]:
+        """Its batches' indices, the most padded pixels first (as planned for `batch_size`): the
+        batches read last are then the small ones, and at the end of a job the streams finish
+        close together."""
         def cost(index: int) -> int:
             batch = self.batches[index]
             rows, width = batch_shape(len(batch), max(self.crops[i].shape[1] for i in batch),
-                                      self.batch_size)
+                                      batch_size)
             return rows * width
 
         return sorted(range(len(self.batches)), key=lambda index: -cost(index))

@@ -167,7 +167,6 @@ def moved_rule(matrix: np.ndarray, rule: Rule, across: bool = False) -> Rule:
     return float(ends[:, 0].mean()), float(ends[0, 1]), float(ends[1, 1])
 
 
-
 def _search(own: np.ndarray, ink: np.ndarray, text_height: float, band: int,
             turned: bool = False) -> tuple[np.ndarray, np.ndarray, float, list[Rule], list[Rule]]:
     """One component's rules, horizontal and upright (bool masks like `own`, the component's
