@@ -145,6 +145,81 @@ def test_some_training_strings_are_written_on_a_ruled_line(train_set):
     assert 0.5 * digits.GUIDE_LINE_SHARE <= share <= 2 * digits.GUIDE_LINE_SHARE
 
 
+def test_cell_layout_puts_whole_mnist_cells_at_one_pitch(train_set):
+    images, labels = train_set
+    rng = np.random.default_rng(5)
+    scale = 2.0
+    canvas = digits._lay_out_cells(rng, images, labels, "70 1-4", scale)
+    side = int(round(28 * scale))
+    assert canvas.shape[0] == side
+    # Six cells at one pitch within the drawn range: the canvas spans five pitches and a cell.
+    pitch = (canvas.shape[1] - side) / 5
+    low, high = digits._CELL_PITCH
+    assert low * scale - 1 <= pitch <= high * scale + 1
+    ink = canvas > 0.1
+    # Every character but the space inks its own cell; between the cells either side of the
+    # space (the second ends, the fourth starts) lies no ink at all.
+    for index, char in enumerate("70 1-4"):
+        left = int(round(index * pitch))
+        assert char == " " or ink[:, left:left + side].any()
+    between = ink[:, int(round(pitch)) + side + 1:int(round(3 * pitch)) - 1]
+    assert between.size and not between.any()
+    # A digit's cell is MNIST's own, margins kept: its ink does not start at the cell's edge.
+    first = np.flatnonzero(ink[:, :side].any(axis=0))
+    assert first[0] >= 2 * scale
+
+
+def _blank_runs(ink: np.ndarray) -> list[int]:
+    """Widths of the runs of empty columns between inked ones."""
+    inked = np.flatnonzero(ink.max(axis=0) > 0.1)
+    return [int(b - a - 1) for a, b in zip(inked[:-1], inked[1:]) if b - a > 1]
+
+
+def test_wide_spacing_keeps_word_spaces_wider_than_the_strings_own_gaps(train_set):
+    images, labels = train_set
+    rng = np.random.default_rng(8)
+    for tracking in (6.0, 22.0):
+        runs = sorted(_blank_runs(digits._lay_out(rng, images, labels, "00 00", 1.0, tracking)))
+        # Two digit gaps of 0.6-1.4 x tracking, one space of 2.2-3 x tracking + 8 (rounding
+        # and the glyphs' soft edges may take a pixel or two).
+        assert len(runs) == 3
+        assert all(0.6 * tracking - 2 <= run <= 1.4 * tracking + 2 for run in runs[:2])
+        assert 2.2 * tracking + 8 - 2 <= runs[2] <= 3.0 * tracking + 8 + 2
+
+
+def test_the_training_source_lays_out_shares_in_cells_and_widely_spaced(train_set, monkeypatch):
+    calls = []
+    real = digits._lay_out_cells
+
+    def counted(*args):
+        calls.append(args[3])
+        return real(*args)
+
+    monkeypatch.setattr(digits, "_lay_out_cells", counted)
+    wide = []
+    real_free = digits._lay_out
+
+    def free(*args):
+        if len(args) > 5:
+            wide.append(args[5])
+        return real_free(*args)
+
+    monkeypatch.setattr(digits, "_lay_out", free)
+    rng = np.random.default_rng(13)
+    source = DigitsSource("train", 32)
+    drawn = [source.sample(rng) for _ in range(200)]
+    assert 0.5 * digits.CELL_LAYOUT_SHARE <= len(calls) / len(drawn) <= 1.5 * digits.CELL_LAYOUT_SHARE
+    assert 0.5 * digits.WIDE_SPACING_SHARE <= len(wide) / len(drawn) <= 1.5 * digits.WIDE_SPACING_SHARE
+    for image, text in drawn:
+        _check_string(image, text, 1, 10)
+    # Evaluation sets (cells=0, wide=0) draw neither, their random draws as before.
+    calls.clear()
+    wide.clear()
+    for _ in range(30):
+        compose_string(rng, *train_set, min_len=3, max_len=8)
+    assert calls == [] and wide == []
+
+
 def test_make_eval_set_writes_pngs_and_labels(tmp_path, monkeypatch):
     asked = []
     real_load = digits.load_mnist
@@ -232,3 +307,38 @@ def test_the_whole_mnist_file_keeps_val_and_test_out_of_train_and_adds_t10k(tmp_
         load_mnist("t10k")  # the package's own file holds none
     source, weight = parse_source(f"digits:t10k@{tmp_path / 'full.npz'}*2", 32)
     assert weight == 2.0 and source.labels.tolist() == [7, 8, 9]
+
+
+def test_the_cells_set_job_writes_mnist_cells_side_by_side(tmp_path):
+    import csv
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "jobs" / "make_mnist_cells_set.py"
+    spec = importlib.util.spec_from_file_location("make_mnist_cells_set", script)
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, (12, 28, 28), dtype=np.uint8)
+    split = np.array(["train"] * 6 + ["t10k"] * 6)
+    npz = tmp_path / "full.npz"
+    np.savez_compressed(npz, images=images, labels=np.arange(12, dtype=np.uint8) % 10,
+                        split=split)
+    job.main([str(npz), str(tmp_path / "set"), "--count", "5", "--min-len", "2", "--max-len", "4"])
+    with open(tmp_path / "set" / "labels.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 5
+    by_label = {}
+    for index in range(6, 12):  # only t10k digits, each as its own inverted cell
+        by_label.setdefault(str(index % 10), []).append((255 - images[index]).tobytes())
+    for row in rows:
+        image = cv2.imread(str(tmp_path / "set" / row["file"]), cv2.IMREAD_GRAYSCALE)
+        assert 2 <= len(row["text"]) <= 4 and image.shape == (28, 28 * len(row["text"]))
+        for position, char in enumerate(row["text"]):
+            assert image[:, 28 * position:28 * (position + 1)].tobytes() in by_label[char]
+    # With a gap, blank paper between the cells.
+    job.main([str(npz), str(tmp_path / "gap"), "--count", "1", "--min-len", "3", "--max-len", "3",
+              "--gap", "5"])
+    image = cv2.imread(str(tmp_path / "gap" / "00000.png"), cv2.IMREAD_GRAYSCALE)
+    assert image.shape == (28, 3 * 28 + 2 * 5)
+    assert (image[:, 28:33] == 255).all() and (image[:, 61:66] == 255).all()

@@ -38,6 +38,23 @@ _SEPARATOR_RATE = 0.35
 # read such strings at 33 % CER (`batch-ocr eval` on the test split drawn 3x larger with a line
 # under the digits) against 0.9 % without the line.
 GUIDE_LINE_SHARE = 0.25
+# Share of training strings laid out as the seed tutorial serialised MNIST: whole 28x28 cells side
+# by side, each digit where MNIST centred it, so the gap between two digits' ink is their cells'
+# margins (up to about 20 MNIST pixels around a narrow '1', as wide as a word space in the free
+# layout below). A model trained on the free layout alone read such strings at 48 % CER, a space
+# at every wide gap (plain concatenations of MNIST's own test digits, jobs/make_mnist_cells_set.py).
+CELL_LAYOUT_SHARE = 0.25
+# Cell pitch in MNIST pixels, drawn per string: 28 is the seed's exact serialisation; grid forms
+# and other concatenations pack digits tighter, or leave room between the cells.
+_CELL_PITCH = (22.0, 38.0)
+# Share of training strings written with wide letter spacing (the free layout's gaps scaled per
+# string, word spaces kept clearly wider than the string's own gaps). A space is a gap wide for
+# *that* string: a model that learnt one gap width for every writer put a space between evenly
+# but widely spaced digits (the test strings stretched 1.5 times across read at 15 % CER, most
+# of it spaces; MNIST cells 6 pixels apart at 77 %).
+WIDE_SPACING_SHARE = 0.2
+# Tracking of a widely spaced string: its typical gap between two digits, in MNIST pixels.
+_WIDE_TRACKING = (6.0, 22.0)
 
 
 @lru_cache(maxsize=2)
@@ -130,8 +147,10 @@ def _separator_glyph(rng: np.random.Generator, char: str, scale: float) -> np.nd
 
 
 def _lay_out(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, text: str,
-             scale: float) -> np.ndarray:
-    """Ink map (float, ink high) of `text` at `scale`, glyphs on a jittered common baseline."""
+             scale: float, tracking: float | None = None) -> np.ndarray:
+    """Ink map (float, ink high) of `text` at `scale`, glyphs on a jittered common baseline;
+    `tracking` (WIDE_SPACING_SHARE): the string's typical gap between digits, else the usual
+    3-10 pixels with some digits touching."""
     glyphs: list[np.ndarray] = []
     gaps: list[float] = []
     previous = ""
@@ -144,7 +163,14 @@ def _lay_out(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, t
         else:
             glyph = _separator_glyph(rng, char, scale)
         if glyphs:
-            if previous == " ":
+            if tracking is not None:
+                # A word space 2.2-3 times the string's typical gap and 8 pixels more; its
+                # digits lie up to 1.4 times that gap apart.
+                gap = tracking * (rng.uniform(2.2, 3.0) if previous == " " else
+                                  rng.uniform(0.6, 1.4)) * scale
+                if previous == " ":
+                    gap += 8.0 * scale
+            elif previous == " ":
                 gap = rng.uniform(15.0, 25.0) * scale
             elif previous.isdigit() and char.isdigit() and rng.random() < 0.15:
                 # Touching or slightly overlapping digits; bounded by the narrower one so a thin
@@ -187,6 +213,39 @@ def _pen_and_slant(rng: np.random.Generator, ink: np.ndarray, scale: float) -> n
     matrix = np.float32([[1, -shear, max(shear * h, 0.0)], [0, 1, 0]])
     width = int(np.ceil(w + shift))
     return cv2.warpAffine(ink, matrix, (width, h), flags=cv2.INTER_LINEAR, borderValue=0.0)
+
+
+def _lay_out_cells(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, text: str,
+                   scale: float) -> np.ndarray:
+    """Ink map of `text` as whole MNIST cells side by side at one pitch (CELL_LAYOUT_SHARE):
+    digits uncropped, a separator centred in its cell, a space an empty cell."""
+    pitch = rng.uniform(*_CELL_PITCH) * scale
+    side = int(round(_CELL * scale))
+    cells: list[np.ndarray | None] = []
+    for char in text:
+        if char == " ":
+            cells.append(None)
+        elif char.isdigit():
+            candidates = np.flatnonzero(labels == int(char))
+            if candidates.size == 0:
+                raise ValueError(f"no sample of digit {char} in the given images")
+            ink = images[int(rng.choice(candidates))].astype(np.float32) / 255.0
+            cells.append(np.clip(cv2.resize(ink, (side, side), interpolation=cv2.INTER_LINEAR),
+                                 0.0, 1.0))
+        else:
+            glyph = _separator_glyph(rng, char, scale)[:side]
+            cell = np.zeros((side, side), np.float32)
+            left = max(0, (side - glyph.shape[1]) // 2)
+            width = min(glyph.shape[1], side)
+            cell[:glyph.shape[0], left:left + width] = glyph[:, :width]
+            cells.append(cell)
+    canvas = np.zeros((side, int(np.ceil(pitch * (len(text) - 1))) + side), np.float32)
+    for index, cell in enumerate(cells):
+        if cell is not None:
+            x = int(round(index * pitch))
+            region = canvas[:, x:x + side]
+            np.maximum(region, cell, out=region)
+    return canvas
 
 
 def _crop_with_random_margin(rng: np.random.Generator, ink: np.ndarray) -> np.ndarray:
@@ -240,17 +299,25 @@ def _to_scan(rng: np.random.Generator, ink: np.ndarray, scale: float) -> np.ndar
 
 
 def render_string(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, text: str,
-                  height: int = 32, guide_lines: float = 0.0) -> np.ndarray:
+                  height: int = 32, guide_lines: float = 0.0, cells: float = 0.0,
+                  wide: float = 0.0) -> np.ndarray:
     """uint8 (height, W) image of `text` (charset "0123456789 -/.", ending in digits), dark ink on
     light paper, drawn with digits from `images`/`labels`; `guide_lines`: the chance that it is
-    written on a ruled line (0 draws nothing more from `rng`, so sets made before stay as they
-    were)."""
+    written on a ruled line, `cells`: that it is laid out in whole MNIST cells (CELL_LAYOUT_SHARE),
+    `wide`: that it is widely spaced (WIDE_SPACING_SHARE). 0 draws nothing more from `rng`, so
+    sets made before these existed stay as they were."""
     if not text or not set(text) <= set(DIGITS_CHARSET):
         raise ValueError(f"text must be non-empty and use only {DIGITS_CHARSET!r}: {text!r}")
     if not (text[0].isdigit() and text[-1].isdigit()):
         raise ValueError(f"text must start and end with a digit: {text!r}")
     scale = rng.uniform(1.0, 4.0)
-    ink = _pen_and_slant(rng, _lay_out(rng, images, labels, text, scale), scale)
+    if cells and rng.random() < cells:
+        ink = _lay_out_cells(rng, images, labels, text, scale)
+    elif wide and rng.random() < wide:
+        ink = _lay_out(rng, images, labels, text, scale, rng.uniform(*_WIDE_TRACKING))
+    else:
+        ink = _lay_out(rng, images, labels, text, scale)
+    ink = _pen_and_slant(rng, ink, scale)
     ink = _crop_with_random_margin(rng, ink)
     if guide_lines and rng.random() < guide_lines:
         ink = _with_guide_line(rng, ink)
@@ -260,11 +327,13 @@ def render_string(rng: np.random.Generator, images: np.ndarray, labels: np.ndarr
 
 def compose_string(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, min_len: int = 1,
                    max_len: int = 10, separators: bool = True, height: int = 32,
-                   guide_lines: float = 0.0) -> tuple[np.ndarray, str]:
+                   guide_lines: float = 0.0, cells: float = 0.0, wide: float = 0.0
+                   ) -> tuple[np.ndarray, str]:
     """A random digit string (length counts separators) and its scan-like uint8 image, exactly
-    `height` rows, dark ink on light paper (`guide_lines` as for render_string)."""
+    `height` rows, dark ink on light paper (`guide_lines`, `cells`, `wide` as for
+    render_string)."""
     text = random_text(rng, min_len, max_len, separators)
-    return render_string(rng, images, labels, text, height, guide_lines), text
+    return render_string(rng, images, labels, text, height, guide_lines, cells, wide), text
 
 
 def make_eval_set(out_dir: str | Path, split: str = "test", n: int = 1000, lengths=range(3, 9),

@@ -114,10 +114,12 @@ class DigitsSource:
         self.height, self.min_len, self.max_len = height, min_len, max_len
 
     def sample(self, rng: np.random.Generator) -> Sample:
-        from batch_ocr.train.digits import GUIDE_LINE_SHARE, compose_string
+        from batch_ocr.train.digits import (CELL_LAYOUT_SHARE, GUIDE_LINE_SHARE,
+                                            WIDE_SPACING_SHARE, compose_string)
 
         return compose_string(rng, self.images, self.labels, self.min_len, self.max_len,
-                              height=self.height, guide_lines=GUIDE_LINE_SHARE)
+                              height=self.height, guide_lines=GUIDE_LINE_SHARE,
+                              cells=CELL_LAYOUT_SHARE, wide=WIDE_SPACING_SHARE)
 
 
 class MixedSource:
