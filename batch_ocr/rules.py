@@ -348,7 +348,26 @@ def _frame_rules(ink: np.ndarray, top: int, bottom: int, left: int, right: int) 
         vertical[:, :left + sides["left"] + reach] = True
     if sides["right"]:
         vertical[:, right - sides["right"] - reach:] = True
-    return Rules(horizontal, vertical, max([*bands.values(), *sides.values()]) + 2 * _EDGE)
+    thickest = max([*bands.values(), *sides.values()])
+    if closed and inner.size:
+        for start, end in _teeth(inner, sides["left"], sides["right"], thickest):
+            vertical[top:bottom, max(0, left + start - reach):left + end + reach] = True
+    return Rules(horizontal, vertical, thickest + 2 * _EDGE)
+
+
+def _teeth(inner: np.ndarray, left_band: int, right_band: int, thickness: int
+           ) -> list[tuple[int, int]]:
+    """Column runs [start, end) of `inner` (a closed frame's rows between its top and bottom
+    lines, side bands excluded) that are straight lines from the top line to the bottom one: the
+    dividers of a comb field (a box per digit or letter) or of a table row cut as one crop. Read
+    as they were, each divider was a "1" or "|" between the characters (200 MNIST strings in a
+    comb field: none read right). No more than twice the frame's thickness wide, nor, with the
+    fringe, a letter's stroke: a written "1" that spans the whole box dead upright goes too."""
+    full = np.count_nonzero(inner, axis=0) >= _EDGE_FILL * inner.shape[0]
+    full[:left_band] = full[inner.shape[1] - right_band:] = False
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], full.view(np.int8), [0]])))
+    widest = max(2, 2 * thickness)
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2]) if b - a <= widest]
 
 
 def _edge_band(ink: np.ndarray, side: str) -> int:

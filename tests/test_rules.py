@@ -419,3 +419,50 @@ def test_a_bold_heading_resting_on_its_underline_is_read():
     assert len(lines) == 4
     x, y, w, h = lines[0].box
     assert y < bottom - 20 and x <= left + 5 and x + w >= right - 30
+
+
+@pytest.mark.parametrize("margin", [0, 30])
+@pytest.mark.parametrize("mode", ["line", "auto"])
+def test_a_comb_fields_dividers_are_cropped_out_and_its_letters_kept(margin, mode):
+    # A box per character (a form's comb field), cut tight or with paper around: each divider
+    # runs from the top line to the bottom one, and read as it was it was a "1" between every
+    # two characters. An "I" spanning nearly the box's height stays a letter.
+    text, pitch = "4I7B", 44
+    width, height = len(text) * pitch + 2 * margin + 3, 56 + 2 * margin
+    frame = [(margin + index * pitch, margin, margin + index * pitch + 2, height - margin - 1)
+             for index in range(len(text) + 1)]
+    frame += [(margin, margin, width - margin - 1, margin + 2),
+              (margin, height - margin - 3, width - margin - 1, height - margin - 1)]
+    letters = [(char, margin + index * pitch + 12, margin + 12) for index, char in enumerate(text)]
+    page = _page((width, height), letters, frame)
+    rules = edge_lines(binarise(page))
+    assert rules is not None
+    ink = _text_ink((width, height), letters)
+    assert not (rules.vertical & ink).any()  # the letters, the I's stem included, stay whole
+    for x0, _, x1, _ in frame[:len(text) + 1]:
+        assert rules.vertical[margin + 10:height - margin - 10, x0:x1 + 1].all()
+    layout = find_layout(page, mode)
+    assert len(layout.lines) == 1
+    x, _, w, _ = layout.lines[0].box
+    assert x >= margin + 8 and x + w <= width - margin - 8  # the letters alone
+    # What the crops are cut from has paper where the dividers were, the letters as they were.
+    source = page_for_crops(page, layout.rules)
+    for x0, _, x1, _ in frame[:len(text) + 1]:
+        assert (source[margin + 4:height - margin - 4, x0:x1 + 1] > 200).all()
+    assert (source[ink] < 128).mean() > 0.95
+
+
+def test_a_stroke_across_a_closed_frame_that_is_not_upright_is_no_divider():
+    # A slanted stroke from the top line to the bottom one (a "/" or a written "1"): no column
+    # is full, so it is no divider.
+    width, height = 200, 60
+    page = _page((width, height), [("12", 20, 14)],
+                 [(0, 0, width - 1, 2), (0, height - 3, width - 1, height - 1),
+                  (0, 0, 2, height - 1), (width - 3, 0, width - 1, height - 1)])
+    page = page.copy()
+    for y in range(3, height - 3):  # a one-in-four slant, 3 pixels wide
+        x = 120 + (height - y) // 4
+        page[y, x:x + 3] = 0
+    rules = edge_lines(binarise(page))
+    assert rules is not None
+    assert not rules.vertical[10:-10, 20:width - 20].any()
