@@ -342,3 +342,12 @@ def test_the_cells_set_job_writes_mnist_cells_side_by_side(tmp_path):
     image = cv2.imread(str(tmp_path / "gap" / "00000.png"), cv2.IMREAD_GRAYSCALE)
     assert image.shape == (28, 3 * 28 + 2 * 5)
     assert (image[:, 28:33] == 255).all() and (image[:, 61:66] == 255).all()
+    # In a comb field: a dark divider between every two cells, from the top line to the bottom.
+    job.main([str(npz), str(tmp_path / "comb"), "--count", "1", "--min-len", "3", "--max-len",
+              "3", "--comb", "--scale", "3"])
+    image = cv2.imread(str(tmp_path / "comb" / "00000.png"), cv2.IMREAD_GRAYSCALE)
+    columns = np.flatnonzero((image < 128).sum(axis=0) >= 84)
+    runs = np.split(columns, np.flatnonzero(np.diff(columns) > 1) + 1)
+    assert len(runs) == 4  # two sides and two dividers
+    # Margin (84 / 5) and room (84 / 10) before the first cell, then a cell's width apart.
+    assert [int(run.mean()) for run in runs[1:3]] == pytest.approx([108, 192], abs=2)
