@@ -6,7 +6,7 @@ background, so paper reads as one level whatever the lighting or tint.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -49,6 +49,7 @@ class Flattened:
     paper: float  # grey level of the paper
     threshold: float  # levels below this are ink
     noise: float  # pixel noise sigma
+    light_on_dark: bool = False  # whether the image was light ink on dark (`flat` is turned over)
 
     @property
     def ink(self) -> np.ndarray:
@@ -80,6 +81,11 @@ def flatten(gray: np.ndarray) -> Flattened | None:
     return _flatten_even(gray, small, background)
 
 
+def _turned_over(page: Flattened | None, light_on_dark: bool) -> Flattened | None:
+    """`page` marked as made from light ink on dark where it was."""
+    return replace(page, light_on_dark=True) if page is not None and light_on_dark else page
+
+
 def _flatten_uneven(gray: np.ndarray, small: np.ndarray, background: np.ndarray, scale: float
                     ) -> Flattened | None:
     """`flatten` under a background that varies across the page (a float32 map of `small`)."""
@@ -88,7 +94,8 @@ def _flatten_uneven(gray: np.ndarray, small: np.ndarray, background: np.ndarray,
     noise = 1.4826 * median(np.abs(deviation)) + 1.0
     darker = float(np.clip(-deviation - 3 * noise, 0, None).sum())
     lighter = float(np.clip(deviation - 3 * noise, 0, None).sum())
-    if lighter > darker:  # light text on dark: the strong deviations point up
+    light_on_dark = lighter > darker  # the strong deviations point up
+    if light_on_dark:
         gray, background = 255 - gray, 255.0 - background
     # A floor keeps heavy strokes that leak into the median estimate from being divided away.
     floor = max(1.0, 0.4 * quantile(background, 0.95))
@@ -103,7 +110,7 @@ def _flatten_uneven(gray: np.ndarray, small: np.ndarray, background: np.ndarray,
     # median, and, unlike the spread of grey levels, it is not inflated by large areas of ink.
     noise = _row_noise(flat[::4])
     flat = np.clip(flat, 0, 255, out=flat).astype(np.uint8)
-    return _thresholded(flat, _histogram(flat), noise)
+    return _turned_over(_thresholded(flat, _histogram(flat), noise), light_on_dark)
 
 
 def _flatten_even(gray: np.ndarray, small: np.ndarray, background: float) -> Flattened | None:
@@ -122,7 +129,8 @@ def _flatten_even(gray: np.ndarray, small: np.ndarray, background: float) -> Fla
     lighter = float((counts * np.clip(deviation - 3 * noise, 0, None)).sum())
     # A crop no larger than the work size is its own `small`: its histogram is already known.
     gray_counts = counts if small is gray else _histogram(gray)
-    if lighter > darker:  # light text on dark: the strong deviations point up
+    light_on_dark = lighter > darker  # the strong deviations point up
+    if light_on_dark:
         gray, background, gray_counts = 255 - gray, 255.0 - background, gray_counts[::-1]
     # The uneven path's floor (0.4 of the background's 95th percentile, at least 1) lies below a
     # constant background, so only the 1 can apply.
@@ -132,7 +140,7 @@ def _flatten_even(gray: np.ndarray, small: np.ndarray, background: float) -> Fla
     table = np.clip(scaled, 0, 255).astype(np.uint8)
     flat = cv2.LUT(gray, table)
     flat_counts = np.bincount(table, weights=gray_counts, minlength=256)
-    return _thresholded(flat, flat_counts, noise)
+    return _turned_over(_thresholded(flat, flat_counts, noise), light_on_dark)
 
 
 def _histogram(gray: np.ndarray) -> np.ndarray:
@@ -197,7 +205,7 @@ def without_frame(page: Flattened, frame: np.ndarray) -> Flattened:
         return page
     inside = inside[None, :]
     again = _thresholded(inside, _histogram(inside), page.noise)
-    return page if again is None else Flattened(page.flat, again.paper, again.threshold, page.noise)
+    return page if again is None else replace(page, paper=again.paper, threshold=again.threshold)
 
 
 def _background(small: np.ndarray, window: int) -> np.ndarray | float:

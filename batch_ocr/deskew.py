@@ -148,9 +148,10 @@ def paper_level(gray: np.ndarray) -> float:
     return median(gray) if gray.size else 255.0
 
 
-def deskewed_crops(gray: np.ndarray, regions: list[LineRegion],
-                   margin: float = CROP_MARGIN) -> list[list[np.ndarray]]:
-    """For each region, its pieces cut from the page (margin included, like `crop_with_margin`).
+def deskewed_crops(gray: np.ndarray, regions: list[LineRegion], margin: float = CROP_MARGIN,
+                   dark_paper: bool = False) -> list[list[np.ndarray]]:
+    """For each region, its pieces cut from the page (margin included, like `crop_with_margin`,
+    with `dark_paper` as there).
 
     Pieces of level regions (angle 0) are cut from `gray` directly; those of a tilted page come
     from the page rotated once by -angle, each piece cut as its own level rectangle. The result
@@ -161,13 +162,14 @@ def deskewed_crops(gray: np.ndarray, regions: list[LineRegion],
     for region in regions:
         angle = float(getattr(region, "angle", 0.0))
         if angle == 0.0:
-            out.append([crop_with_margin(gray, piece, margin) for piece in region.pieces])
+            out.append([crop_with_margin(gray, piece, margin, dark_paper)
+                        for piece in region.pieces])
             continue
         if angle not in rotated:
             transform = deskew_transform(gray.shape, angle)
             rotated[angle] = (rotate_image(gray, transform, paper_level(gray)), transform)
         image, transform = rotated[angle]
-        out.append([crop_with_margin(image, box_to_deskewed(piece, transform), margin)
+        out.append([crop_with_margin(image, box_to_deskewed(piece, transform), margin, dark_paper)
                     for piece in region.pieces])
     return out
 

@@ -62,7 +62,7 @@ def prepare_page(page: np.ndarray, segment: str, height: int, keep_gray: bool = 
     source = page_for_crops(page, layout.rules)
     # Tilted pages are rotated level once, so a piece never picks up its neighbour lines.
     crops = [[normalise_crop(crop, height) for crop in piece_crops]
-             for piece_crops in deskewed_crops(source, regions)]
+             for piece_crops in deskewed_crops(source, regions, dark_paper=layout.light_on_dark)]
     return PreparedPage(page if keep_gray else None, regions, crops)
 
 

@@ -143,6 +143,9 @@ class Layout:
 
     lines: list[LineRegion]
     rules: Rules | None = None
+    # Light text on dark paper (`Flattened.light_on_dark`): a crop reaching past the image's edge
+    # is padded with the dark paper (`batching.crop_with_margin`).
+    light_on_dark: bool = False
 
 
 def find_lines(gray: np.ndarray, mode: str = "auto") -> list[LineRegion]:
@@ -170,6 +173,13 @@ def find_layout(gray: np.ndarray, mode: str = "auto") -> Layout:
     page = flatten(gray)
     if page is None:
         return Layout([])
+    layout = _layout(gray, page, mode)
+    layout.light_on_dark = page.light_on_dark
+    return layout
+
+
+def _layout(gray: np.ndarray, page: Flattened, mode: str) -> Layout:
+    """`find_layout` of the image `gray`, flattened as `page`."""
     ink = page.ink  # a property that compares the whole page: made once here
     # A crop cut with its frame (a form cell, a label): the border lines along its edges are no
     # text; on pages the rule search below takes frames.
@@ -286,8 +296,7 @@ def _tilted_page_lines(page: Flattened, comps: _Components, text_height: float
     transform = deskew_transform(page.flat.shape, angle)
     # The flattened page (not the mask) is rotated, so interpolation keeps strokes smooth and the
     # picture map sees the same mid-tones as on a level page.
-    level = Flattened(rotate_image(page.flat, transform, page.paper), page.paper, page.threshold,
-                      page.noise)
+    level = replace(page, flat=rotate_image(page.flat, transform, page.paper))
     level_ink = level.ink
     level_comps = _components(level_ink)
     level_height = _text_height(level_comps)

@@ -41,6 +41,38 @@ def test_crop_with_margin_pads_outside_the_image_with_background():
     assert crop[0, 0] == 230 and crop[10, 10] == 0
 
 
+def test_a_crop_on_dark_paper_is_padded_dark_where_its_own_margin_is_dark():
+    # Light strokes on black, the box at the image's top and bottom edges (MNIST cells side by
+    # side): padded light, the bands along those edges would pass for the paper.
+    page = np.zeros((20, 60), np.uint8)
+    page[2:18, 10:14] = page[2:18, 30:34] = page[2:18, 46:50] = 250
+    box = (10, 2, 40, 16)
+    padded = crop_with_margin(page, box, margin=0.25, dark_paper=True)
+    assert padded.shape == (24, 48)
+    assert (padded[0] == 0).all() and (padded[-1] == 0).all()
+    # Without the page's word, as before: the brightest common level.
+    assert (crop_with_margin(page, box, margin=0.25)[0] == 250).all()
+    # The page's polarity is overruled by a crop whose own margin is light paper.
+    light = np.full((20, 60), 230, np.uint8)
+    light[2:18, 10:50] = 20
+    assert (crop_with_margin(light, box, margin=0.25, dark_paper=True)[0] == 230).all()
+
+
+def test_a_light_on_dark_line_cut_tight_reaches_the_model_dark_on_light():
+    # White strokes on black, every one from the image's top edge to its bottom edge.
+    page = np.zeros((24, 200), np.uint8)
+    for x in range(10, 186, 12):
+        page[:, x:x + 3] = 255
+        page[(x // 12) % 20:(x // 12) % 20 + 3, x:x + 8] = 255
+    from batch_ocr.recognizer import prepare_page
+    from batch_ocr.segment import find_layout
+
+    assert find_layout(page, "line").light_on_dark
+    for crop in prepare_page(page, "line", 32).crops[0]:
+        assert np.median(crop) > 128  # paper light
+        assert np.median(crop[0]) > 128 and np.median(crop[-1]) > 128  # no dark band
+
+
 def test_prepare_crop_gives_model_height_dark_on_light():
     page = 255 - _text_like(40, 300)
     crop = prepare_crop(page, (10, 5, 280, 30), 32)
