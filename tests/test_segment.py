@@ -920,3 +920,33 @@ def test_small_print_is_cut_at_spaces_not_at_wide_letter_gaps():
     for (ax, _, aw, _), (bx, _, _, _) in zip(regions[0].pieces, regions[0].pieces[1:]):
         assert not start < ax + aw < end and not start < bx < end, regions[0].pieces
     assert regions[0].glued == ()
+
+
+@pytest.mark.parametrize("mode", ["line", "auto"])
+@pytest.mark.parametrize("angle", [-5.0, 3.0])
+def test_a_tilted_line_crop_is_turned_level_before_it_is_cut(mode, angle):
+    # A line scanned askew: cut as upright boxes, its pieces held the text small and slanted
+    # across a band far taller than the letters. Turned level, each crop's ink is a line's
+    # height again.
+    from batch_ocr.deskew import deskewed_crops
+
+    page, (truth,) = stacked([(SENTENCES[0], SANS, 24)], width=760)
+    turned = _turned(page, angle)
+    (region,) = find_lines(turned, mode)
+    assert abs(region.angle - angle) <= 0.5
+    for crop in deskewed_crops(turned, [region])[0]:
+        rows = np.flatnonzero((crop < 128).sum(axis=1) > 0)
+        assert rows[-1] - rows[0] <= 1.25 * truth[3]
+    # A level line is cut as it was.
+    (level,) = find_lines(page, mode)
+    assert level.angle == 0.0
+
+
+def test_a_level_line_whose_tilt_is_misjudged_is_not_turned(monkeypatch):
+    # Turning it would make its ink band no thinner: the line is cut upright as before.
+    from batch_ocr import segment
+
+    page, _ = stacked([(SENTENCES[0], SANS, 24)], width=760)
+    monkeypatch.setattr(segment, "_skew_slope", lambda *args, **kwargs: np.tan(np.radians(3.0)))
+    (region,) = find_lines(page, "line")
+    assert region.angle == 0.0
