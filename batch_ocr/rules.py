@@ -361,8 +361,9 @@ def _teeth(inner: np.ndarray, left_band: int, right_band: int, thickness: int
     lines, side bands excluded) that are straight lines from the top line to the bottom one: the
     dividers of a comb field (a box per digit or letter) or of a table row cut as one crop. Read
     as they were, each divider was a "1" or "|" between the characters (200 MNIST strings in a
-    comb field: none read right). No more than twice the frame's thickness wide, nor, with the
-    fringe, a letter's stroke: a written "1" that spans the whole box dead upright goes too."""
+    comb field: none read right). A run wider than twice the frame's thickness is ink, not a
+    divider; a written "1" that runs dead upright from the top line to the bottom one is taken
+    for one."""
     full = np.count_nonzero(inner, axis=0) >= _EDGE_FILL * inner.shape[0]
     full[:left_band] = full[inner.shape[1] - right_band:] = False
     edges = np.flatnonzero(np.diff(np.concatenate([[0], full.view(np.int8), [0]])))

@@ -452,7 +452,9 @@ def _levelled_line(page: Flattened, angle: float, whole_crop: bool, band: int
     level = replace(page, flat=rotate_image(page.flat, transform, page.paper))
     comps = _components(level.ink)
     text_height = _text_height(comps)
-    if text_height is None or _ink_band(comps, text_height) > band - _LINE_ROTATE_GAIN * text_height:
+    if text_height is None:
+        return []
+    if _ink_band(comps, text_height) > band - _LINE_ROTATE_GAIN * text_height:
         return []
     return _single_line(comps, text_height, whole_crop, transform=transform)
 

@@ -208,8 +208,9 @@ def test_the_training_source_lays_out_shares_in_cells_and_widely_spaced(train_se
     rng = np.random.default_rng(13)
     source = DigitsSource("train", 32)
     drawn = [source.sample(rng) for _ in range(200)]
-    assert 0.5 * digits.CELL_LAYOUT_SHARE <= len(calls) / len(drawn) <= 1.5 * digits.CELL_LAYOUT_SHARE
-    assert 0.5 * digits.WIDE_SPACING_SHARE <= len(wide) / len(drawn) <= 1.5 * digits.WIDE_SPACING_SHARE
+    for share, count in ((digits.CELL_LAYOUT_SHARE, len(calls)),
+                         (digits.WIDE_SPACING_SHARE, len(wide))):
+        assert 0.5 * share <= count / len(drawn) <= 1.5 * share
     for image, text in drawn:
         _check_string(image, text, 1, 10)
     # Evaluation sets (cells=0, wide=0) draw neither, their random draws as before.

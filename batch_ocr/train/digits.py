@@ -50,7 +50,7 @@ _CELL_PITCH = (22.0, 38.0)
 # Share of training strings written with wide letter spacing (the free layout's gaps scaled per
 # string, word spaces kept clearly wider than the string's own gaps). A space is a gap wide for
 # *that* string: a model that learnt one gap width for every writer put a space between evenly
-# but widely spaced digits (the test strings stretched 1.5 times across read at 15 % CER, most
+# but widely spaced digits (the test strings stretched 1.5 times across read at 12.7 % CER, most
 # of it spaces; MNIST cells 6 pixels apart at 77 %).
 WIDE_SPACING_SHARE = 0.2
 # Tracking of a widely spaced string: its typical gap between two digits, in MNIST pixels.
@@ -105,13 +105,18 @@ def _crop_columns(ink: np.ndarray) -> np.ndarray:
     return ink[:, cols[0]:cols[-1] + 1] if cols.size else ink
 
 
-def _digit_glyph(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, digit: int,
-                 scale: float) -> np.ndarray:
+def _digit_cell(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, digit: int
+                ) -> np.ndarray:
+    """A random MNIST cell of `digit`, float ink in 0..1."""
     candidates = np.flatnonzero(labels == digit)
     if candidates.size == 0:
         raise ValueError(f"no sample of digit {digit} in the given images")
-    ink = images[int(rng.choice(candidates))].astype(np.float32) / 255.0
-    ink = _crop_columns(ink)
+    return images[int(rng.choice(candidates))].astype(np.float32) / 255.0
+
+
+def _digit_glyph(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, digit: int,
+                 scale: float) -> np.ndarray:
+    ink = _crop_columns(_digit_cell(rng, images, labels, digit))
     # Writers vary glyph size within one string; keep it mild so digits stay one line.
     size = scale * rng.uniform(0.88, 1.08)
     width = max(1, int(round(ink.shape[1] * size)))
@@ -226,10 +231,7 @@ def _lay_out_cells(rng: np.random.Generator, images: np.ndarray, labels: np.ndar
         if char == " ":
             cells.append(None)
         elif char.isdigit():
-            candidates = np.flatnonzero(labels == int(char))
-            if candidates.size == 0:
-                raise ValueError(f"no sample of digit {char} in the given images")
-            ink = images[int(rng.choice(candidates))].astype(np.float32) / 255.0
+            ink = _digit_cell(rng, images, labels, int(char))
             cells.append(np.clip(cv2.resize(ink, (side, side), interpolation=cv2.INTER_LINEAR),
                                  0.0, 1.0))
         else:
