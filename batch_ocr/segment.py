@@ -96,6 +96,7 @@ _RESIDUAL_DEG = 1.5  # tilt left after rotating by the estimated angle
 # tilted text in them read worse (300 validation lines turned 5 degrees: 11.6 % CER, 8.7 %
 # turned back). Below it, turning back costs as much as it gains (a second interpolation).
 _LINE_ROTATE_MIN_DEG = 2.0
+_LINE_ROTATE_MIN_SLOPE = float(np.tan(np.radians(_LINE_ROTATE_MIN_DEG)))  # as _skew_slope gives it
 # ... and only where the line's ink, turned level, lies in a band this many text heights thinner:
 # a level line whose tilt was misjudged (letters of mixed heights, a neighbour line's clipped
 # edge) comes out no thinner, and is cut as it was.
@@ -429,9 +430,9 @@ def _single_line(comps: _Components, text_height: float, whole_crop: bool = Fals
     if letters.size == 0:
         return []
     slope = _skew_slope(letters, comps, text_height)
-    degrees = float(np.degrees(np.arctan(slope)))
-    if page is not None and abs(degrees) > _LINE_ROTATE_MIN_DEG:
-        levelled = _levelled_line(page, -degrees, whole_crop, _ink_band(comps, text_height))
+    if page is not None and abs(slope) > _LINE_ROTATE_MIN_SLOPE:
+        levelled = _levelled_line(page, -float(np.degrees(np.arctan(slope))), whole_crop,
+                                  _ink_band(comps, text_height))
         if levelled:
             return levelled
     laid = _sheared(comps, slope)

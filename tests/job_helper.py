@@ -1,5 +1,6 @@
 """Shared by the fault, state and bad-input tests: real line images and a slow, deterministic fake
-recogniser. Also a script, so a test can run a job in a process it may kill:
+recogniser; and by the tests of `jobs/` scripts, `load_job`. Also a script, so a test can run a
+job in a process it may kill:
 
     python tests/job_helper.py INPUT OUTPUT [--resume] [--delay S] [--slow-write S] [--state DB]
 
@@ -10,6 +11,7 @@ journaled on its own (one page per chunk), so the journal grows file by file.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -19,9 +21,18 @@ from PIL import Image, ImageDraw, ImageFont
 
 from batch_ocr.records import CharConfidence, LineResult
 
+JOBS = Path(__file__).resolve().parent.parent / "jobs"
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 WORDS = ["invoice", "total", "paid", "due", "ref", "box", "Zürich", "12.50", "0042", "=SUM(A1)",
          "item", "café"]
+
+
+def load_job(name: str):
+    """The script `jobs/<name>.py` as a module (the folder is no package)."""
+    spec = importlib.util.spec_from_file_location(name, JOBS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def line_image(text: str, size: int = 22) -> Image.Image:

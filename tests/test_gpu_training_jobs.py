@@ -1,7 +1,6 @@
 """The GPU trainer's pieces that run without JAX (fixed-shape batches, the clock schedule), the
 layer's Keras-ops mask against TensorFlow's, and jobs/import_weights.py turning bare weights into a
 model directory."""
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -11,16 +10,9 @@ import numpy as np
 from batch_ocr.charset import DIGITS_CHARSET, EOS, GO, Charset
 
 sys.path.insert(0, str(Path(__file__).parent))
+from job_helper import load_job as _job  # noqa: E402
 from test_train import _labelled_folder, _options  # noqa: E402
 
-JOBS = Path(__file__).resolve().parent.parent / "jobs"
-
-
-def _job(name):
-    spec = importlib.util.spec_from_file_location(name, JOBS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class _Lines:
