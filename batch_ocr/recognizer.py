@@ -528,7 +528,7 @@ def _load_model(name_or_dir: str) -> Recognizer:
 
     streams = inference_streams(tensorflow_loaded())  # before the import: it sets the threads
     import_core()
-    from batch_ocr.model.inference import as_variables
+    from batch_ocr.model.inference import as_tensors
     from batch_ocr.model.weights import read_weights
 
     try:
@@ -537,7 +537,7 @@ def _load_model(name_or_dir: str) -> Recognizer:
     except Exception:  # noqa: BLE001 - unreadable here: Keras's loader below says why
         weights = None
     if weights is not None:
-        return Recognizer(model_dir, card, as_variables(weights), use_bfloat16_inference(),
+        return Recognizer(model_dir, card, as_tensors(weights), use_bfloat16_inference(),
                           streams)
     import keras
 

@@ -9,7 +9,7 @@ import pytest
 from batch_ocr.model.build import SRNConfig, build_srn
 from batch_ocr.model.decode import GreedyDecoder
 from batch_ocr.model.keras_graph import KerasSRN
-from batch_ocr.model.inference import PlainSRN, as_variables
+from batch_ocr.model.inference import PlainSRN, as_tensors
 from batch_ocr.model.weights import _snake_case, read_weights, weights_of_model
 
 TINY = SRNConfig(height=16, vocab_size=9, conv=[[4, [2, 2]], [6, None], [4, [2, 1]], [5, [2, 1]]],
@@ -68,7 +68,7 @@ def test_decoding_from_the_file_matches_decoding_the_keras_model(tmp_path):
     model, path = _saved_model(tmp_path, seed=3)
     images = np.random.default_rng(4).random((3, TINY.height, 70, 1)).astype("float32")
     widths = np.array([70, 41, 9], dtype=np.int32)
-    from_file = GreedyDecoder(as_variables(read_weights(path)), TINY.height)
+    from_file = GreedyDecoder(as_tensors(read_weights(path)), TINY.height)
     assert isinstance(from_file.graph, PlainSRN)
     keras_graph = GreedyDecoder(model, TINY.height)
     keras_graph.graph = KerasSRN(model)
