@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 
-import cv2
 import numpy as np
 
 from batch_ocr.records import Box
@@ -43,6 +42,8 @@ def to_dark_on_light(gray: np.ndarray) -> np.ndarray:
     """Invert light-on-dark crops so the ink is always the darker class."""
     if gray.size == 0:
         return gray
+    import cv2  # here, not at the top: see resize_to_height
+
     threshold, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     # The crop's outer ring is mostly background (crops carry a margin), which tells polarity even
     # for short bold words whose ink covers half the box; area decides only when the ring is split.
@@ -96,6 +97,11 @@ def resize_to_height(crop: np.ndarray, height: int) -> np.ndarray:
     new_w = max(1, int(round(w * height / max(h, 1))))
     if (h, w) == (height, new_w):
         return crop
+    # Imported where used: the job's main process imports this module to plan batches, and with
+    # a worker process cropping for it (prepare.py) never resizes. Its 0.1 s OpenCV import then
+    # happens in the worker, after the fork, beside TensorFlow's import rather than before it.
+    import cv2
+
     # INTER_AREA averages when shrinking (no aliasing of thin strokes); cubic keeps edges when enlarging.
     interpolation = cv2.INTER_AREA if h > height else cv2.INTER_CUBIC
     return cv2.resize(crop, (new_w, height), interpolation=interpolation)
