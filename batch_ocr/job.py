@@ -554,7 +554,7 @@ class _Run:
                     return EXIT_USAGE
             recognizer.batch_size = options.batch_size
             recognizer.rotate = options.rotate
-            warm_up(options.fmt)
+            warm_up(options.fmt, after=getattr(recognizer, "first_read", None))
             self.progress.begin(total=already + len(todo), done=already)
             _Batcher(recognizer, options.segment, journal, self.progress, self.started,
                      hash_sources=self.state is not None, worker=worker).run(

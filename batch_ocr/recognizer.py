@@ -9,6 +9,7 @@ import contextlib
 import json
 import math
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -125,6 +126,9 @@ class CropReader:
         self.bfloat16 = bfloat16  # whether the bulk products run in bfloat16 (GreedyDecoder)
         self.streams = streams  # batches decoded at once (tf_setup.inference_streams)
         self.decoder = GreedyDecoder(model, height, bfloat16)
+        # Set once a batch has been read: the model's graph is traced and set up by then
+        # (writers.warm_up waits for it).
+        self.first_read = threading.Event()
 
     def decode_batches(self, batches: list, inputs: Callable[[Any], tuple]
                        ) -> Iterator[list[np.ndarray]]:
@@ -144,7 +148,9 @@ class CropReader:
                 yield _raised(outputs)
 
     def _decode(self, images, widths) -> list[np.ndarray]:
-        return [t.numpy() for t in self.decoder.decode(images, widths, self.max_length)]
+        outputs = [t.numpy() for t in self.decoder.decode(images, widths, self.max_length)]
+        self.first_read.set()
+        return outputs
 
     def _decode_batch(self, crops: list[np.ndarray], batch: list[int]) -> list[np.ndarray]:
         return self._decode(*batch_input(crops, batch, self.batch_size))

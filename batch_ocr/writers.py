@@ -154,13 +154,22 @@ def file_rows(result: FileResult) -> list[dict[str, Any]]:
     return rows
 
 
-def warm_up(fmt: str) -> None:
-    """Import what writing `fmt` needs (pandas, for CSV) in a background thread: the job calls
-    this once the model has loaded, so the import runs while the model reads (whose threads
-    hold no GIL) instead of before the first line or after the last."""
+def warm_up(fmt: str, after: threading.Event | None = None) -> None:
+    """Import what writing `fmt` needs (pandas, for CSV) in a background thread, once `after` is
+    set: the job passes the event its recogniser sets when the first batch has been read, so the
+    import runs while the model reads (whose threads hold no GIL) instead of before the first
+    line or after the last. Not sooner: until the first batch is back, the model's graph is being
+    traced and set up, Python that holds the GIL as the import does, and the import held the
+    first batch back by 0.15-0.2 s."""
     if fmt == "csv":
-        threading.Thread(target=importlib.import_module, args=("pandas",),
+        threading.Thread(target=_import_after, args=("pandas", after),
                          name="batch-ocr-import-pandas", daemon=True).start()
+
+
+def _import_after(module: str, after: threading.Event | None) -> None:
+    if after is not None:
+        after.wait()  # a run that never reads a batch never sets it: its writer imports pandas
+    importlib.import_module(module)
 
 
 def write_csv(results: Iterable[FileResult], stream: IO[str], raw_text: bool = False) -> None:

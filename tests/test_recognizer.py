@@ -156,7 +156,9 @@ def test_batches_read_at_once_give_the_readings_of_batches_read_in_turn():
     crops = _crops(40)
     one_at_a_time = _reader_of_a_random_model(streams=1).read_crops(crops)
     reader = _reader_of_a_random_model(streams=3)
+    assert not reader.first_read.is_set()  # the job's pandas import waits for it (writers.py)
     at_once = reader.read_crops(crops)
+    assert reader.first_read.is_set()
     assert reader.decoder.trace_count == 1  # concurrent first calls share one trace
     assert [(r.text, r.confidence, r.ctc_text) for r in at_once] == \
         [(r.text, r.confidence, r.ctc_text) for r in one_at_a_time]

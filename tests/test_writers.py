@@ -200,7 +200,8 @@ def test_format_for_rejects(output, fmt):
 
 def test_pandas_loads_only_for_csv_and_off_the_start_up():
     # The job imports the writers before it starts its worker process and loads the model:
-    # pandas (0.2 s) must not be part of that, and warm_up brings it in for CSV alone.
+    # pandas (0.2 s) must not be part of that, and warm_up brings it in for CSV alone, once the
+    # recogniser has read its first batch.
     code = (
         "import sys\n"
         "import batch_ocr.job\n"
@@ -211,7 +212,11 @@ def test_pandas_loads_only_for_csv_and_off_the_start_up():
         "for thread in threading.enumerate():\n"
         "    if thread is not threading.current_thread(): thread.join()\n"
         "assert 'pandas' not in sys.modules, 'imported for jsonl'\n"
-        "warm_up('csv')\n"
+        "first_read = threading.Event()\n"
+        "warm_up('csv', after=first_read)\n"
+        "import time; time.sleep(0.5)\n"
+        "assert 'pandas' not in sys.modules, 'imported before the first batch was read'\n"
+        "first_read.set()\n"
         "for thread in threading.enumerate():\n"
         "    if thread is not threading.current_thread(): thread.join()\n"
         "assert 'pandas' in sys.modules, 'not imported for csv'\n"
