@@ -364,9 +364,8 @@ def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
     from batch_ocr import images
     from batch_ocr.batching import batch_input, plan_batches, prepare_crop
     from batch_ocr.job import PAGES_PER_CHUNK
-    from batch_ocr.recognizer import join_pieces
+    from batch_ocr.recognizer import crop_source, join_pieces
     from batch_ocr.records import STATUS_EMPTY, STATUS_ERROR, STATUS_OK, FileResult, PageResult
-    from batch_ocr.rules import page_for_crops
     from batch_ocr.segment import find_layout
     from batch_ocr.writers import write_csv
 
@@ -388,7 +387,7 @@ def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
         with watch.stage("crop"):
             crops, owners = [], []
             for index, ((_, page), layout) in enumerate(zip(pending, layouts)):
-                source = page_for_crops(page.gray, layout.rules)
+                source = crop_source(page.gray, layout)
                 for line_index, region in enumerate(layout.lines):
                     for piece in region.pieces:
                         crops.append(prepare_crop(source, piece, recognizer.height))

@@ -15,6 +15,8 @@ from batch_ocr.stats import median, quantile
 
 # Background and polarity are estimated on a copy at most this large: cheap and smooth enough.
 _WORK_SIZE = 512
+# `paper_to_white` takes the paper's level at this quantile of the image's grey levels.
+_PAPER_QUANTILE = 0.75
 # Ink must be at least this many grey levels darker than the paper (after flattening): faint
 # print on grey paper spans as few as 30-40 levels in all, so the bar is low; noise is judged
 # separately (the threshold keeps 4 noise sigmas clear of the paper).
@@ -312,3 +314,26 @@ def _flat_tint(flat: np.ndarray, labels: np.ndarray, stat: np.ndarray, index: in
         return False
     q1, q3 = np.percentile(tones, [25, 75])
     return bool(q3 - q1 <= max(4.0 * page.noise, 0.08 * (page.paper - page.threshold), 3.0))
+
+
+def paper_to_white(gray: np.ndarray) -> np.ndarray:
+    """`gray` (dark print on light paper) scaled so that its paper is white: levels times 255 over
+    the paper's level, clipped at 255. The paper's level is the upper quartile of the image (the
+    grey level that a quarter of its pixels reach or pass): ink covers a fraction of a text image,
+    so that is paper, in the upper half of its noise.
+
+    The recogniser trained on paper from mid-grey to white, yet reads crops better on white
+    paper. Validation lines in the held-out fonts, `--segment line`, CER and line accuracy:
+    600 harsh lines 2.55 -> 2.07 % and 85.2 -> 84.8 %, 600 of the mixed set 2.57 -> 2.30 % and
+    81.5 -> 82.7 %. The median as the paper's level gave 2.10 and 2.32 % with line accuracies of
+    84.7 and 82.2 %, the 90th percentile 2.35 and 2.52 %.
+    """
+    if gray.size == 0:
+        return gray
+    cumulative = np.cumsum(_histogram(gray))
+    paper = float(np.searchsorted(cumulative, _PAPER_QUANTILE * cumulative[-1]))
+    if paper >= 255.0 or paper <= 0.0:  # white already, or no paper to scale by
+        return gray
+    levels = np.arange(256, dtype=np.float32)
+    table = np.clip(levels * np.float32(255.0 / paper), 0, 255).astype(np.uint8)
+    return cv2.LUT(gray, table)

@@ -54,17 +54,26 @@ def prepare_page(page: np.ndarray, segment: str, height: int, keep_gray: bool = 
                  ) -> PreparedPage:
     """Segment `page` and cut its crops at the model `height` (no model, no TensorFlow)."""
     from batch_ocr.deskew import deskewed_crops
-    from batch_ocr.rules import page_for_crops
     from batch_ocr.segment import find_layout
 
     layout = find_layout(page, segment)
     regions = layout.lines
-    # Cell borders and underlines are painted out of what the recogniser sees ("|" otherwise).
-    source = page_for_crops(page, layout.rules)
+    source = crop_source(page, layout)
     # Tilted pages are rotated level once, so a piece never picks up its neighbour lines.
     crops = [[normalise_crop(crop, height) for crop in piece_crops]
              for piece_crops in deskewed_crops(source, regions, dark_paper=layout.light_on_dark)]
     return PreparedPage(page if keep_gray else None, regions, crops)
+
+
+def crop_source(page: np.ndarray, layout) -> np.ndarray:
+    """The image that `page`'s crops are cut from, given its `segment.Layout`: ruling lines
+    painted out (a cell border is read as "|" otherwise) and the paper made white
+    (`binarize.paper_to_white`; light print on dark is turned over crop by crop, later)."""
+    from batch_ocr.binarize import paper_to_white
+    from batch_ocr.rules import page_for_crops
+
+    source = page_for_crops(page, layout.rules)
+    return source if layout.light_on_dark else paper_to_white(source)
 
 
 @dataclass
