@@ -51,3 +51,13 @@ def test_light_print_on_dark_paper_is_not_scaled():
     light = prepare_page(_line(255, 0), "line", 32)
     for piece, same in zip(dark.crops[0], light.crops[0]):
         assert np.array_equal(piece, same)
+
+
+def test_labelled_crops_for_training_are_cut_on_white_paper_as_run_cuts_them(tmp_path):
+    from batch_ocr.train.sources import LabelledSource
+
+    cv2.imwrite(str(tmp_path / "grey.png"), _line(140, 20))
+    (tmp_path / "labels.csv").write_text("file,text\ngrey.png,Grey 1234\n", encoding="utf-8")
+    ((crop, text),) = LabelledSource(tmp_path, 32).all()
+    assert text == "Grey 1234" and crop.shape[0] == 32
+    assert np.median(crop) == 255

@@ -82,17 +82,21 @@ class LabelledSource:
 
         from batch_ocr.batching import prepare_crop
         from batch_ocr.images import read_pages
-        from batch_ocr.segment import find_lines
+        from batch_ocr.recognizer import crop_source
+        from batch_ocr.segment import find_layout
 
         self.directory = Path(directory)
         labels = pd.read_csv(self.directory / "labels.csv", dtype=str, keep_default_na=False)
         self.samples: list[Sample] = []
         for file, text in zip(labels["file"], labels["text"]):
             gray = next(iter(read_pages(self.directory / file))).gray
-            regions = find_lines(gray, "line")
-            if not regions:
+            layout = find_layout(gray, "line")
+            if not layout.lines:
                 continue
-            self.samples.append((prepare_crop(gray, regions[0].box, height), text))
+            # Cut from what `run` cuts its crops from (border lines out, paper white), so that
+            # a model trains on crops as it will read them.
+            source = crop_source(gray, layout)
+            self.samples.append((prepare_crop(source, layout.lines[0].box, height), text))
         if not self.samples:
             raise ValueError(f"no usable labelled crops in {self.directory}")
 
