@@ -1,6 +1,9 @@
 """The worker process that prepares single-page files ahead of the model (prepare.py)."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -244,6 +247,18 @@ def test_worker_only_for_enough_files_and_before_tensorflow(monkeypatch):
     assert prepare.worker_processes(_absent(10_000)) == 0
     monkeypatch.setenv("BATCH_OCR_PREPARE_PROCESS", "1")
     assert prepare.worker_processes(_absent(1)) == 1 and prepare.worker_processes([]) == 0
+
+
+def test_the_job_forks_its_worker_before_opencv_is_imported():
+    # What the job's main process imports before it forks: OpenCV is left to the worker, whose
+    # import of it then runs beside TensorFlow's in the main process rather than before it.
+    code = ("import sys\n"
+            "import batch_ocr.job, batch_ocr.recognizer, batch_ocr.prepare\n"
+            "assert 'cv2' not in sys.modules, 'OpenCV imported with the job'\n"
+            "assert 'numpy' in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 def test_command_line_forks_its_worker_and_writes_what_the_thread_writes(tmp_path):
