@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from batch_ocr.segment import MAX_PIECE_ASPECT, find_lines
+from batch_ocr.segment import LINE_CROP_ASPECT, LINE_CROP_LETTERS, MAX_PIECE_ASPECT, find_lines
 
 SAMPLE_DATA = Path(__file__).resolve().parents[1] / "sample_data"
 
@@ -316,7 +316,28 @@ def test_single_line_image(mode):
     x, y, w, h = regions[0].box
     pieces = regions[0].pieces
     assert len(pieces) <= 2 and pieces[0][0] == x and pieces[-1][0] + pieces[-1][2] == x + w
-    assert all(pw / ph <= MAX_PIECE_ASPECT for _, _, pw, ph in pieces)
+    assert all(pw / ph <= LINE_CROP_ASPECT for _, _, pw, ph in pieces)
+
+
+def test_a_line_crop_of_few_letters_is_read_whole_and_a_page_line_is_cut():
+    text = SENTENCES[0]  # 35 letters, 22 text heights wide at this size
+    page, truths = render([(text, SANS, 24, 10, 6)], (620, 40))
+    for mode in ("line", "auto"):
+        (region,) = find_lines(page, mode)
+        assert region.box[2] / region.box[3] > MAX_PIECE_ASPECT
+        assert region.pieces == [region.box]
+    # The same line among others on a page is cut, as are line crops of more letters.
+    lines = [(text, SANS, 24, 10, 6 + 40 * i) for i in range(3)]
+    on_page, _ = render(lines, (620, 130))
+    for region in find_lines(on_page, "page"):
+        assert len(region.pieces) >= 2
+        assert all(pw / ph <= MAX_PIECE_ASPECT for _, _, pw, ph in region.pieces)
+    longer = " ".join(SENTENCES[:2])  # more than LINE_CROP_LETTERS letters
+    assert sum(not c.isspace() for c in longer) > LINE_CROP_LETTERS
+    crop, _ = render([(longer, SANS, 24, 10, 6)], (1300, 40))
+    (region,) = find_lines(crop, "line")
+    assert len(region.pieces) >= 2
+    assert all(pw / ph <= MAX_PIECE_ASPECT for _, _, pw, ph in region.pieces)
 
 
 def test_auto_reads_a_tall_crop_of_one_line_as_a_line():
@@ -587,8 +608,9 @@ def test_shipped_samples_segment_into_their_labelled_lines():
         gray = np.asarray(Image.open(SAMPLE_DATA / name).convert("L"))
         regions = find_lines(gray, "auto")
         assert len(regions) == len(text.split("\n")), name
-        for region in regions:
-            assert all(w / h <= MAX_PIECE_ASPECT for _, _, w, h in region.pieces), name
+        for region in regions:  # line crops may hold a piece up to LINE_CROP_ASPECT wide
+            limit = LINE_CROP_ASPECT if len(regions) == 1 else MAX_PIECE_ASPECT
+            assert all(w / h <= limit for _, _, w, h in region.pieces), name
 
 
 # ------------------------------------------------------------------ deskew, pictures, drop caps
