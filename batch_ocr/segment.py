@@ -63,12 +63,14 @@ MAX_PIECE_ASPECT = 12.0
 # An image that holds one line (a line crop) is cut at MAX_PIECE_ASPECT only when it holds more
 # than LINE_CROP_LETTERS components (about the 40 characters of the recogniser's longest training
 # lines); fewer are read whole up to LINE_CROP_ASPECT. Cut at 12, those lines lost context at
-# every cut: 600 validation lines in the held-out fonts read at 2.07 % CER (84.8 % right) cut,
-# 1.77 % (87.5 %) whole (no cut at all: 1.79 %; at 16 and 20 heights: 1.86 and 1.82 %). Lines on
-# pages keep MAX_PIECE_ASPECT: with this rule there too, the stress pages read at 1.62 % page CER
-# against 1.11 %, and at 16 heights for all lines the prose pages went from 0.07 to 0.13 %.
+# every cut: 600 validation lines in the held-out fonts read at 2.07 % CER (84.8 % right) cut at
+# 12, 1.88 % (86.8 %) with this rule, 1.77 % (87.5 %) with it at 24. 24 read the 1 000 held-out
+# harsh lines at 1.42 % against 1.52 % here, but the wider crops cost the model 5-15 % more time a
+# line (its attention covers the whole crop at every step); at 16 it takes no longer than at 12.
+# Lines on pages keep MAX_PIECE_ASPECT: with this rule at 24 there too, the stress pages read at
+# 1.62 % page CER against 1.11 %, and at 16 for all lines the prose pages at 0.13 against 0.07 %.
 LINE_CROP_LETTERS = 40
-LINE_CROP_ASPECT = 24.0
+LINE_CROP_ASPECT = 16.0
 
 MODES = ("auto", "page", "line")
 

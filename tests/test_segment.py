@@ -320,13 +320,14 @@ def test_single_line_image(mode):
 
 
 def test_a_line_crop_of_few_letters_is_read_whole_and_a_page_line_is_cut():
-    text = SENTENCES[0]  # 35 letters, 22 text heights wide at this size
+    text = "Pack my box with five dozen"  # 22 letters, 14.7 text heights wide at this size
     page, truths = render([(text, SANS, 24, 10, 6)], (620, 40))
     for mode in ("line", "auto"):
         (region,) = find_lines(page, mode)
         assert region.box[2] / region.box[3] > MAX_PIECE_ASPECT
         assert region.pieces == [region.box]
     # The same line among others on a page is cut, as are line crops of more letters.
+    assert region.box[2] / region.box[3] < LINE_CROP_ASPECT
     lines = [(text, SANS, 24, 10, 6 + 40 * i) for i in range(3)]
     on_page, _ = render(lines, (620, 130))
     for region in find_lines(on_page, "page"):
