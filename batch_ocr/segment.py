@@ -318,10 +318,7 @@ def _tilted_page_lines(page: Flattened, comps: _Components, text_height: float
     angle = skew_angle(cx, cy, max(1.0, text_height / 4.0), MAX_SKEW_DEG)
     if abs(angle) <= _ROTATE_MIN_DEG:
         return None
-    transform = deskew_transform(page.flat.shape, angle)
-    # The flattened page (not the mask) is rotated, so interpolation keeps strokes smooth and the
-    # picture map sees the same mid-tones as on a level page.
-    level = replace(page, flat=rotate_image(page.flat, transform, page.paper))
+    level, transform = _turned_level(page, angle)
     level_ink = level.ink
     level_comps = _components(level_ink)
     level_height = _text_height(level_comps)
@@ -456,13 +453,20 @@ def _single_line(comps: _Components, text_height: float, whole_crop: bool = Fals
     return [region if transform is None else _to_original(region, line, comps, transform)]
 
 
+def _turned_level(page: Flattened, angle: float) -> tuple[Flattened, DeskewTransform]:
+    """`page` turned by `angle` degrees (level, for a page tilted by -angle), and the transform.
+    The flattened page (not the mask) is rotated, so interpolation keeps strokes smooth and the
+    picture map sees the same mid-tones as on a level page."""
+    transform = deskew_transform(page.flat.shape, angle)
+    return replace(page, flat=rotate_image(page.flat, transform, page.paper)), transform
+
+
 def _levelled_line(page: Flattened, angle: float, whole_crop: bool, band: int
                    ) -> list[LineRegion]:
     """`_single_line` of `page` turned level by `angle` degrees, its region in `page`'s
     coordinates (angle set: cut with `deskew.deskewed_crops`); [] when nothing is left, or when
     the ink turned level is not `_LINE_ROTATE_GAIN` text heights thinner than its `band` was."""
-    transform = deskew_transform(page.flat.shape, angle)
-    level = replace(page, flat=rotate_image(page.flat, transform, page.paper))
+    level, transform = _turned_level(page, angle)
     comps = _components(level.ink)
     text_height = _text_height(comps)
     if text_height is None:
