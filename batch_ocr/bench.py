@@ -13,8 +13,9 @@ Four views of the same inputs, each timed as the median of `--repeat` runs:
   (decode images, segment, crop, batch, encoder, decoder loop, post-process, write); the model
   reads one batch at a time there, so its stages take longer than in `run`, which reads several
   at once (tf_setup.inference_streams).
-`--model-only` adds the bare encoder + decoder on batches made beforehand; the gap between that and
-either steady state is the pipeline's overhead. `--against` runs Tesseract or RapidOCR on the same
+`--model-only` adds the bare encoder + decoder on batches made beforehand, in a child process run
+after each repeat's pair of whole-process runs; the gap between that and either steady state is the
+pipeline's overhead (for `run`'s, repeat by repeat). `--against` runs Tesseract or RapidOCR on the same
 files in the same run, interleaved with ours, so machine load hits both alike.
 
 CPU per line, for the model alone and for `run`'s steady state (both of its processes, and the
@@ -76,6 +77,13 @@ import numpy as np
 recognizer.read_crops([np.full((recognizer.height, 8 * recognizer.height), 255, np.uint8)])
 t3 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_batch_s": t3 - t2}))
+"""
+
+# Run in a child beside `run`'s whole-process runs: the bare model on the listed files' batches.
+_MODEL_ONLY_PROBE = """
+import json, sys
+from batch_ocr.bench import model_only_probe
+print(json.dumps(model_only_probe(*sys.argv[1:])))
 """
 
 # Run in a child: RapidOCR reading every listed file, its own start-up timed apart.
@@ -350,11 +358,10 @@ class StageProfile:
     lines: int
     crops: int
     lines_with_text: int
-    model_batches: list = field(default_factory=list)  # (images, widths), kept for --model-only
 
 
-def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
-                   keep_batches: bool = False) -> StageProfile:
+def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int
+                   ) -> StageProfile:
     """One pass over `paths` calling the pipeline's functions in order, each stage timed.
 
     Pages are grouped in chunks of the job's size, so batches are the ones `batch-ocr run`
@@ -377,7 +384,6 @@ def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
     pages_of: dict[str, list[PageResult]] = {}
     errors: dict[str, str] = {}
     counts = {"pages": 0, "lines": 0, "crops": 0, "text": 0}
-    kept: list = []
     pending: list[tuple[str, Any]] = []
 
     def flush() -> None:
@@ -411,8 +417,6 @@ def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
             decode_s = time.perf_counter() - started
             watch.add("encoder", encoder_s)
             watch.add("decoder_loop", decode_s - encoder_s)
-            if keep_batches:
-                kept.append((batch_images, batch_widths))
             with watch.stage("postprocess"):
                 tokens, probs, ctc_tokens, ctc_probs, ctc_lengths = outputs
                 for row, index in enumerate(batch):
@@ -462,26 +466,81 @@ def profile_stages(recognizer, paths: list[str], segment: str, batch_size: int,
     with watch.stage("write"), tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as fh:
         write_csv(results, fh)
     return StageProfile(watch.seconds, stats, len(paths), counts["pages"], counts["lines"],
-                        counts["crops"], counts["text"], kept)
+                        counts["crops"], counts["text"])
 
 
-def time_model_only(recognizer, batches: list, repeat: int) -> tuple[list[float], list[float]]:
+def model_batches(recognizer, paths: list[str], segment: str) -> tuple[list, int]:
+    """The model's inputs for `paths` as `run` makes them, and the number of lines: each page
+    prepared as the worker process prepares it (recognizer.prepare_page), its crops read in
+    chunks of the job's size, each chunk planned as `CropReader.read_crop_groups` plans it
+    (at `recognizer.batch_size`). Unreadable files are left out, as they are of `run`'s batches."""
+    from batch_ocr import images
+    from batch_ocr.batching import batch_input, plan_batches
+    from batch_ocr.job import PAGES_PER_CHUNK
+    from batch_ocr.recognizer import prepare_page
+
+    batches: list = []
+    crops: list = []
+    pages = lines = 0
+
+    def flush() -> None:
+        plan = plan_batches([c.shape[1] for c in crops], recognizer.batch_size) if crops else []
+        batches.extend(batch_input(crops, batch, recognizer.batch_size) for batch in plan)
+        crops.clear()
+
+    for path in paths:
+        try:
+            read = list(images.read_pages(path))
+        except images.ImageError:
+            continue
+        for page in read:
+            prepared = prepare_page(page.gray, segment, recognizer.height, keep_gray=False)
+            lines += len(prepared.regions)
+            crops.extend(crop for piece_crops in prepared.crops for crop in piece_crops)
+            pages += 1
+            if pages % PAGES_PER_CHUNK == 0:
+                flush()
+    flush()
+    return batches, lines
+
+
+def time_model_only(recognizer, batches: list, passes: int) -> tuple[list[float], list[float]]:
     """Seconds and CPU seconds (this process, every thread) per pass of `decode` over batches
     made beforehand (after one warm-up call), as many at once as `run` decodes (its streams)."""
     if not batches:
-        return [0.0] * repeat, [0.0] * repeat
+        return [0.0] * passes, [0.0] * passes
     # The largest first, as `run` reads a chunk's batches (CropReader.read_crop_groups): the
     # streams then finish close together.
     batches = sorted(batches, key=lambda batch: -batch[0].shape[0] * batch[0].shape[2])
     recognizer.decoder.decode(*batches[0], recognizer.max_length)
     runs, cpu = [], []
-    for _ in range(repeat):
+    for _ in range(passes):
         started, cpu_started = time.perf_counter(), time.process_time()
         for _ in recognizer.decode_batches(batches, lambda batch: batch):
             pass
         runs.append(time.perf_counter() - started)
         cpu.append(time.process_time() - cpu_started)
     return runs, cpu
+
+
+# Passes of the model-only child over its batches; the last is the figure. The first pass meets
+# each batch shape for the first time (oneDNN sets up its kernels per shape), which `run`'s
+# steady state, the third copy of the input, never does.
+MODEL_ONLY_PASSES = 2
+
+
+def model_only_probe(model_dir: str, segment: str, batch_size: str, list_file: str
+                     ) -> dict[str, Any]:
+    """The model-only child (_MODEL_ONLY_PROBE): the model loaded as `run` loads it (its streams
+    and threads), the listed files' batches made, then MODEL_ONLY_PASSES timed passes."""
+    from batch_ocr.recognizer import load_model
+
+    recognizer = load_model(model_dir)
+    recognizer.batch_size = int(batch_size)
+    paths = [line for line in Path(list_file).read_text(encoding="utf-8").splitlines() if line]
+    batches, lines = model_batches(recognizer, paths, segment)
+    runs, cpu = time_model_only(recognizer, batches, MODEL_ONLY_PASSES)
+    return {"seconds": runs[-1], "cpu_seconds": cpu[-1], "lines": lines, "passes": runs}
 
 
 def cpu_bound_rate(cpu_ms_per_line: float, cores: int) -> float | None:
@@ -583,7 +642,7 @@ def _tesseract_peer(paths: list[str], segment: str) -> Peer:
     return Peer("tesseract", None, shown, run)
 
 
-def _rapidocr_peer(paths: list[str], segment: str, list_file: str) -> Peer:
+def _rapidocr_peer(segment: str, list_file: str) -> Peer:
     import importlib.util
 
     mode = "line" if segment == "line" else "page"
@@ -593,7 +652,6 @@ def _rapidocr_peer(paths: list[str], segment: str, list_file: str) -> Peer:
     if importlib.util.find_spec("rapidocr_onnxruntime") is None:
         return Peer("rapidocr", "rapidocr_onnxruntime is not installed "
                     "(pip install rapidocr-onnxruntime)", shown)
-    Path(list_file).write_text("\n".join(paths) + "\n", encoding="utf-8")
 
     def run() -> tuple[float, dict]:
         done = run_process(argv)
@@ -606,13 +664,14 @@ def _rapidocr_peer(paths: list[str], segment: str, list_file: str) -> Peer:
     return Peer("rapidocr", None, shown, run)
 
 
-def make_peers(names: list[str], paths: list[str], segment: str, workdir: str) -> list[Peer]:
+def make_peers(names: list[str], paths: list[str], segment: str, list_file: str) -> list[Peer]:
+    """The peers named, on `paths` (also listed one a line in `list_file`)."""
     peers = []
     for name in names:
         if name == "tesseract":
             peers.append(_tesseract_peer(paths, segment))
         elif name == "rapidocr":
-            peers.append(_rapidocr_peer(paths, segment, os.path.join(workdir, "rapidocr.txt")))
+            peers.append(_rapidocr_peer(segment, list_file))
     return peers
 
 
@@ -672,8 +731,11 @@ def format_table(report: dict[str, Any]) -> str:
         model = report["model_only"]
         shares = [model.get("overhead"), model.get("overhead_cli")]
         shown = ["n/a" if share is None else f"{100 * share:.0f} %" for share in shares]
+        paired = " / ".join("n/a" if share is None else f"{100 * share:.0f}"
+                            for share in model.get("overhead_cli_runs", []))
         row("model only", model, f"pipeline overhead {shown[0]} of the model time"
-            + (f" (as `run`: {shown[1]})" if "overhead_cli" in model else ""))
+            + (f" (as `run`: {shown[1]}; by repeat {paired} %)" if "overhead_cli" in model
+               else ""))
         cli = report.get("steady_state_cli") or {}
         if cli.get("cpu_bound_lines_per_s") and model.get("overhead_cli_cpu_floor") is not None:
             worker = cli.get("worker_cpu_ms_per_line")
@@ -753,29 +815,49 @@ class _ChildFigures:
     peers: list[Peer]
     peer_runs: dict[str, list]
     peer_errors: dict[str, str | None]
+    model_runs: list[dict[str, Any]]  # model_only_probe's figures, one per repeat (--model-only)
+
+
+def model_only_once(model_dir: str, segment: str, batch_size: int, list_file: str
+                    ) -> dict[str, Any]:
+    argv = [sys.executable, "-c", _MODEL_ONLY_PROBE, model_dir, segment, str(batch_size),
+            list_file]
+    run = run_process(argv)
+    if run.returncode != 0:
+        raise click.ClickException(f"model-only probe failed: {run.stderr.strip()[-800:]}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 def _measure_children(input_path: str, paths: list[str], model_dir: str, segment: str,
-                      repeat: int, batch_size: int, against: list[str],
+                      repeat: int, batch_size: int, against: list[str], model_only: bool,
                       progress) -> _ChildFigures:
-    """Whole-process runs, peers and start-up probes, all as child processes."""
+    """Whole-process runs, model-only probes, peers and start-up probes, all as child
+    processes. Each repeat runs them back to back, so that the ratios between them (the
+    pipeline's overhead, ours against a peer's) compare runs minutes apart at most, not the
+    two ends of a bench that drifting machine load may have slowed unevenly."""
     with tempfile.TemporaryDirectory(prefix="batch-ocr-bench-") as workdir:
         output = os.path.join(workdir, "run.csv")
         run_argv = run_command_argv(input_path, output, model_dir, segment, batch_size)
         repeated_argv = repeated_input_argv(
             run_command_argv(input_path, os.path.join(workdir, "repeated.csv"), model_dir,
                              segment, batch_size), input_path, workdir)
-        peers = make_peers(against, paths, segment, workdir)
+        list_file = os.path.join(workdir, "inputs.txt")  # the files, one path a line
+        Path(list_file).write_text("\n".join(paths) + "\n", encoding="utf-8")
+        peers = make_peers(against, paths, segment, list_file)
         whole_runs: list[ProcessRun] = []
         repeated_runs: list[ProcessRun] = []
         peer_runs: dict[str, list] = {p.name: [] for p in peers}
         peer_errors: dict[str, str | None] = {p.name: None for p in peers}
+        model_runs: list[dict[str, Any]] = []
         # Ours and the peers alternate within each repeat, so drifting machine load is shared.
         for attempt in range(repeat):
             progress(f"whole process run {attempt + 1}/{repeat}")
             whole_runs.append(whole_process_once(run_argv))
             progress(f"whole process on the input x{REPEATED_INPUT}, run {attempt + 1}/{repeat}")
             repeated_runs.append(whole_process_once(repeated_argv))
+            if model_only:
+                progress(f"model only, run {attempt + 1}/{repeat}")
+                model_runs.append(model_only_once(model_dir, segment, batch_size, list_file))
             for peer in peers:
                 if peer.why_unavailable or peer_errors[peer.name]:
                     continue
@@ -791,13 +873,41 @@ def _measure_children(input_path: str, paths: list[str], model_dir: str, segment
                     for _ in range(repeat)]
     shown = run_argv[:4] + ["INPUT", "-o", "TMP.csv"] + run_argv[7:]
     return _ChildFigures(shown, whole_runs, repeated_runs, rows_with_text, startups,
-                         help_seconds, peers, peer_runs, peer_errors)
+                         help_seconds, peers, peer_runs, peer_errors, model_runs)
 
 
 def _timing(command: str, runs: list[float], lines: int, pages: int) -> dict[str, Any]:
     seconds = _median(runs)
     return {"command": command, "seconds": seconds, "runs": runs,
             "lines_per_s": _rate(lines, seconds), "pages_per_s": _rate(pages, seconds)}
+
+
+def _model_only_figures(model_runs: list[dict[str, Any]], report: dict[str, Any], lines: int,
+                        pages: int, extra: list[float], extra_lines: int) -> dict[str, Any]:
+    """The model-only section: its timing (the children's last passes), the pipeline overheads
+    against it, and its CPU per line."""
+    figures = _timing(f"CropReader.decode_batches on batches made beforehand (settings.streams "
+                      f"at once), in a child beside each whole-process pair; pass "
+                      f"{MODEL_ONLY_PASSES} of {MODEL_ONLY_PASSES}",
+                      [run["seconds"] for run in model_runs], lines, pages)
+    figures["lines_read"] = model_runs[0]["lines"] if model_runs else 0
+    figures["overhead"] = pipeline_overhead(report["steady_state"]["lines_per_s"],
+                                            figures["lines_per_s"])
+    # `run`'s overhead repeat by repeat, each against the model-only child run right after its
+    # pair of whole-process runs; the figure is their median.
+    paired = [pipeline_overhead(_rate(extra_lines, seconds), _rate(lines, run["seconds"]))
+              for seconds, run in zip(extra, model_runs)]
+    figures["overhead_cli_runs"] = paired
+    known = [share for share in paired if share is not None]
+    figures["overhead_cli"] = _median(known) if known else None
+    figures["cpu_ms_per_line"] = (1000.0 * _median([run["cpu_seconds"] for run in model_runs])
+                                  / lines) if lines else 0.0
+    # The least overhead `run` can have with its CPU per line on these cores: the overhead at
+    # the CPU-bound rate (negative when the cores are not the limit).
+    bound = report["steady_state_cli"]["cpu_bound_lines_per_s"]
+    figures["overhead_cli_cpu_floor"] = (
+        None if not bound else pipeline_overhead(bound, figures["lines_per_s"]))
+    return figures
 
 
 def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size: int,
@@ -811,7 +921,7 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
     load_before = os.getloadavg()
     # Children first: the bench process is still small, and TensorFlow is not yet loaded here.
     children = _measure_children(input_path, paths, model_dir, segment, repeat, batch_size,
-                                 against, progress)
+                                 against, model_only, progress)
 
     progress("steady state (in process)")
     from batch_ocr.recognizer import load_model
@@ -820,9 +930,7 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
     steady_runs, traces_after_warmup = time_steady_state(recognizer, input_path, segment,
                                                          batch_size, repeat)
     progress("stages")
-    profile = profile_stages(recognizer, paths, segment, batch_size, keep_batches=model_only)
-    model_runs, model_cpu = (time_model_only(recognizer, profile.model_batches, repeat)
-                             if model_only else ([], []))
+    profile = profile_stages(recognizer, paths, segment, batch_size)
     traces = recognizer.decoder.trace_count
 
     lines, pages = profile.lines, profile.pages
@@ -894,18 +1002,8 @@ def benchmark(input_path: str, model: str, segment: str, repeat: int, batch_size
                           "traces_after_warmup": traces_after_warmup,
                           "retraces_after_warmup": traces - traces_after_warmup}
     if model_only:
-        figures = _timing("CropReader.decode_batches on the pre-built batches "
-                          "(settings.streams at once), after warm-up",
-                          model_runs, lines, pages)
-        for key, view in (("overhead", "steady_state"), ("overhead_cli", "steady_state_cli")):
-            figures[key] = pipeline_overhead(report[view]["lines_per_s"], figures["lines_per_s"])
-        figures["cpu_ms_per_line"] = (1000.0 * _median(model_cpu) / lines) if lines else 0.0
-        # The least overhead `run` can have with its CPU per line on these cores: the overhead
-        # at the CPU-bound rate (negative when the cores are not the limit).
-        bound = report["steady_state_cli"]["cpu_bound_lines_per_s"]
-        figures["overhead_cli_cpu_floor"] = (
-            None if not bound else pipeline_overhead(bound, figures["lines_per_s"]))
-        report["model_only"] = figures
+        report["model_only"] = _model_only_figures(children.model_runs, report, lines, pages,
+                                                   extra, extra_lines)
     report["peers"] = {
         peer.name: peer_report(peer, children.peer_runs[peer.name],
                                children.peer_errors[peer.name], lines,

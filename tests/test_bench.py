@@ -89,6 +89,14 @@ def test_bench_report_on_generated_lines(tiny_model_dir, tmp_path, fake_tesserac
     assert cli["lines_per_s"] == pytest.approx(cli["lines"] / cli["seconds"], rel=1e-2) or (
         cli["seconds"] <= 0 and cli["lines_per_s"] == 0)  # 16 tiny lines can be lost in noise
 
+    # The model alone ran in a child beside the whole-process pair, on the same lines; `run`'s
+    # overhead is taken repeat by repeat against it (one repeat here).
+    assert model["lines_read"] == inputs["lines"]
+    assert len(model["overhead_cli_runs"]) == 1
+    assert model["overhead_cli"] == model["overhead_cli_runs"][0]
+    if cli["lines_per_s"] > 0:
+        assert model["overhead_cli"] == pytest.approx(
+            model["lines_per_s"] / cli["lines_per_s"] - 1.0, rel=1e-3, abs=1e-4)
     # CPU per line: the model's own, and `run`'s with the rate its cores allow at that cost.
     assert model["cpu_ms_per_line"] > 0
     cores = report["machine"]["usable_cores"]
@@ -199,7 +207,8 @@ def test_missing_peers_are_reported_not_run(monkeypatch, tmp_path):
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "rapidocr_onnxruntime"
                         else real_find_spec(name, *a))
-    peers = bench.make_peers(["tesseract", "rapidocr"], ["a.png"], "line", str(tmp_path))
+    peers = bench.make_peers(["tesseract", "rapidocr"], ["a.png"], "line",
+                             str(tmp_path / "inputs.txt"))
     reports = {p.name: bench.peer_report(p, [], None, 10, 5.0, 9.0) for p in peers}
     assert reports["tesseract"] == {"available": False, "why": "tesseract is not on PATH"}
     assert reports["rapidocr"]["available"] is False
@@ -227,3 +236,26 @@ def test_repeated_input_gives_every_file_under_distinct_names(tmp_path):
     assert repeated[:4] == argv[:4] and repeated[4 + bench.REPEATED_INPUT:] == argv[5:]
     names = [item.name for item in list_inputs(inputs)]
     assert len(names) == len(set(names)) == 2 * bench.REPEATED_INPUT
+
+
+def test_model_batches_are_the_crops_the_pipeline_reads(tiny_model_dir, tmp_path):
+    from batch_ocr.batching import batch_shape
+    from batch_ocr.recognizer import load_model
+
+    paths = [str(p) for p in bench.generate_line_set(tmp_path / "set", 6, charset=CHARS)]
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    recognizer = load_model(str(tiny_model_dir))
+    recognizer.batch_size = 4
+    batches, lines = bench.model_batches(recognizer, paths + [str(tmp_path / "broken.png")],
+                                         "line")
+    profile = bench.profile_stages(recognizer, paths, "line", 4)
+    assert lines == profile.lines >= 6
+    # The same batches as the instrumented pass plans (the job's own planning), each at the
+    # model height, in the shape `run` reads it at; rows past the crops repeat the last crop.
+    assert len(batches) == profile.batching.batches
+    rows = sum(images.shape[0] for images, _ in batches)
+    assert rows >= profile.crops
+    for images, batch_widths in batches:
+        batch_widths = np.asarray(batch_widths)
+        assert images.shape[1] == HEIGHT and images.shape[0] == batch_widths.size
+        assert images.shape[2] == batch_shape(images.shape[0], int(batch_widths.max()), 4)[1]
