@@ -52,6 +52,9 @@ class Flattened:
     threshold: float  # levels below this are ink
     noise: float  # pixel noise sigma
     light_on_dark: bool = False  # whether the image was light ink on dark (`flat` is turned over)
+    # Pixels per grey level of the image as given (not turned over), where flattening counted
+    # them (even paper): `paper_to_white` needs the same counts of the same image.
+    gray_counts: np.ndarray | None = None
 
     @property
     def ink(self) -> np.ndarray:
@@ -86,6 +89,10 @@ def flatten(gray: np.ndarray) -> Flattened | None:
 def _turned_over(page: Flattened | None, light_on_dark: bool) -> Flattened | None:
     """`page` marked as made from light ink on dark where it was."""
     return replace(page, light_on_dark=True) if page is not None and light_on_dark else page
+
+
+def _with_counts(page: Flattened | None, gray_counts: np.ndarray) -> Flattened | None:
+    return page if page is None else replace(page, gray_counts=gray_counts)
 
 
 def _flatten_uneven(gray: np.ndarray, small: np.ndarray, background: np.ndarray, scale: float
@@ -132,6 +139,7 @@ def _flatten_even(gray: np.ndarray, small: np.ndarray, background: float) -> Fla
     # A crop no larger than the work size is its own `small`: its histogram is already known.
     gray_counts = counts if small is gray else _histogram(gray)
     light_on_dark = lighter > darker  # the strong deviations point up
+    given_counts = gray_counts
     if light_on_dark:
         gray, background, gray_counts = 255 - gray, 255.0 - background, gray_counts[::-1]
     # The uneven path's floor (0.4 of the background's 95th percentile, at least 1) lies below a
@@ -142,7 +150,8 @@ def _flatten_even(gray: np.ndarray, small: np.ndarray, background: float) -> Fla
     table = np.clip(scaled, 0, 255).astype(np.uint8)
     flat = cv2.LUT(gray, table)
     flat_counts = np.bincount(table, weights=gray_counts, minlength=256)
-    return _turned_over(_thresholded(flat, flat_counts, noise), light_on_dark)
+    return _with_counts(_turned_over(_thresholded(flat, flat_counts, noise), light_on_dark),
+                        given_counts)
 
 
 def _histogram(gray: np.ndarray) -> np.ndarray:
@@ -316,7 +325,7 @@ def _flat_tint(flat: np.ndarray, labels: np.ndarray, stat: np.ndarray, index: in
     return bool(q3 - q1 <= max(4.0 * page.noise, 0.08 * (page.paper - page.threshold), 3.0))
 
 
-def paper_to_white(gray: np.ndarray) -> np.ndarray:
+def paper_to_white(gray: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
     """`gray` (dark print on light paper) scaled so that its paper is white: levels times 255 over
     the paper's level, clipped at 255. The paper's level is the upper quartile of the image (the
     grey level that a quarter of its pixels reach or pass): ink covers a fraction of a text image,
@@ -327,10 +336,12 @@ def paper_to_white(gray: np.ndarray) -> np.ndarray:
     600 harsh lines 2.55 -> 2.07 % and 85.2 -> 84.8 %, 600 of the mixed set 2.57 -> 2.30 % and
     81.5 -> 82.7 %. The median as the paper's level gave 2.10 and 2.32 % with line accuracies of
     84.7 and 82.2 %, the 90th percentile 2.35 and 2.52 %.
+
+    `counts`: `gray`'s pixels per grey level where already known (`Flattened.gray_counts`).
     """
     if gray.size == 0:
         return gray
-    cumulative = np.cumsum(_histogram(gray))
+    cumulative = np.cumsum(_histogram(gray) if counts is None else counts)
     paper = float(np.searchsorted(cumulative, _PAPER_QUANTILE * cumulative[-1]))
     if paper >= 255.0 or paper <= 0.0:  # white already, or no paper to scale by
         return gray

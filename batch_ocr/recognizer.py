@@ -73,7 +73,10 @@ def crop_source(page: np.ndarray, layout) -> np.ndarray:
     from batch_ocr.rules import page_for_crops
 
     source = page_for_crops(page, layout.rules)
-    return source if layout.light_on_dark else paper_to_white(source)
+    if layout.light_on_dark:
+        return source
+    # The page's own histogram, counted while flattening it, serves unless rules were painted out.
+    return paper_to_white(source, layout.gray_counts if source is page else None)
 
 
 @dataclass

@@ -295,20 +295,19 @@ def edge_lines(ink: np.ndarray) -> Rules | None:
     counts when it closes on all four sides (`_inset_frame`)."""
     height, width = ink.shape
     depth = max(1, height // 8)
-    rows = ink.view(np.uint8)
-    if (rows[:depth].sum(axis=1).max() < _EDGE_FILL * width
-            and rows[height - depth:].sum(axis=1).max() < _EDGE_FILL * width):
-        return _inset_frame(ink)  # most crops: a few rows counted, then every row (20 us)
+    # Ink per row, by OpenCV: a third of NumPy's time on a line crop; counted once for both tests.
+    counts = cv2.reduce(ink.view(np.uint8), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    if max(counts[:depth].max(), counts[height - depth:].max()) < _EDGE_FILL * width:
+        return _inset_frame(ink, counts)  # most crops
     return _frame_rules(ink, 0, height, 0, width)
 
 
-def _inset_frame(ink: np.ndarray) -> Rules | None:
+def _inset_frame(ink: np.ndarray, counts: np.ndarray) -> Rules | None:
     """The frame around the ink of a crop whose margin of paper lies outside the frame (a label,
     a boxed field cut with room around it), or None: its inked box's first and last rows nearly
     all ink across it, and a line down each side between them. An underline alone, as wide as
-    the text's ink, is no frame: the recogniser was trained on underlined lines."""
-    # OpenCV's row sums: a third of NumPy's time on a line crop.
-    counts = cv2.reduce(ink.view(np.uint8), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    the text's ink, is no frame: the recogniser was trained on underlined lines. `counts`: the
+    ink of each row."""
     lines = np.flatnonzero(counts)
     if lines.size == 0:
         return None

@@ -167,6 +167,7 @@ class Layout:
     # Light text on dark paper (`Flattened.light_on_dark`): a crop reaching past the image's edge
     # is padded with the dark paper (`batching.crop_with_margin`).
     light_on_dark: bool = False
+    gray_counts: np.ndarray | None = None  # the image's pixels per grey level, where counted
 
 
 def find_lines(gray: np.ndarray, mode: str = "auto") -> list[LineRegion]:
@@ -190,12 +191,14 @@ def find_layout(gray: np.ndarray, mode: str = "auto") -> Layout:
     edges (`rules.edge_lines`: a form cell cut out with its frame)."""
     if mode not in MODES:
         raise ValueError(f"segment mode must be one of {', '.join(MODES)}, not {mode!r}")
-    gray = as_gray(gray)
-    page = flatten(gray)
+    image = as_gray(gray)
+    page = flatten(image)
     if page is None:
         return Layout([])
-    layout = _layout(gray, page, mode)
+    layout = _layout(image, page, mode)
     layout.light_on_dark = page.light_on_dark
+    # Counts of the array given (not of a converted copy): crops are cut from that array.
+    layout.gray_counts = page.gray_counts if image is gray else None
     return layout
 
 
