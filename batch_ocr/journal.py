@@ -1,7 +1,8 @@
 """The journal beside OUTPUT: finished files stream into it, so an interrupted run loses nothing.
 
 `OUTPUT.journal.jsonl` starts with a header line (journal version, model name and version,
-segment mode) followed by one JSON line per finished file: the `writers.file_to_dict` shape plus
+segment mode) followed by one JSON line per finished file: the `writers.file_to_dict` shape (its
+compact form) plus
 `t` (seconds of work so far, so a resumed JSON summary adds up all runs) and `source` (size,
 mtime and, with `--state`, content hash of the file when it was read). Lines are appended in
 chunks, flushed and fsynced, inside `SignalGuard.critical` so SIGINT/SIGTERM never tears one;
@@ -133,7 +134,7 @@ class Journal:
         """Journal finished files, each with the `source` fingerprint it was read with."""
         lines = []
         for result, source in results:
-            record = file_to_dict(result)
+            record = file_to_dict(result, compact=True)
             record["t"] = round(self.seconds_before + seconds, 3)
             record["source"] = source
             lines.append(json.dumps(record, ensure_ascii=False))

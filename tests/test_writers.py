@@ -178,9 +178,23 @@ def test_jsonl_has_one_object_per_csv_row_with_csv_keys_plus_chars():
 
 
 def test_journal_dict_round_trip_is_exact():
-    for result in _results():
-        back = file_from_dict(json.loads(json.dumps(file_to_dict(result))))
-        assert back == result
+    for compact in (False, True):
+        for result in _results():
+            back = file_from_dict(json.loads(json.dumps(file_to_dict(result, compact=compact))))
+            assert back == result
+
+
+def test_compact_form_keeps_confidences_alone_where_the_text_spells_the_chars():
+    spelled = LineResult(0, "ab", 0.9, (0, 0, 4, 2),
+                         [CharConfidence("a", 0.25), CharConfidence("b", 0.5)])
+    # Characters that are not the text one for one (a caller's own result) keep the full form.
+    other = LineResult(1, "ab", 0.9, (0, 2, 4, 2), [CharConfidence("x", 0.25)])
+    result = FileResult("f.png", "ok", "", [PageResult(0, 4, 4, [spelled, other])])
+    lines = file_to_dict(result, compact=True)["pages"][0]["lines"]
+    assert lines[0]["char_confidences"] == [0.25, 0.5] and "chars" not in lines[0]
+    assert lines[1]["chars"] == [{"char": "x", "confidence": 0.25}]
+    assert "char_confidences" not in file_to_dict(result)["pages"][0]["lines"][0]
+    assert file_from_dict(json.loads(json.dumps(file_to_dict(result, compact=True)))) == result
 
 
 @pytest.mark.parametrize("output, fmt, expected", [
