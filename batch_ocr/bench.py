@@ -7,8 +7,8 @@ Four views of the same inputs, each timed as the median of `--repeat` runs:
   blank crop (the first call traces the decoder), with the three parts timed inside it.
 - *steady state*: `run_job` in this process with the model already loaded and traced (files are
   prepared by a reader thread beside the model); and *as `run`*: the whole process on the input
-  given three times (three links to it, each an INPUT) less the whole process on it once, per
-  extra line: the CLI's own steady state, where a worker process prepares the files.
+  given REPEATED_INPUT times (as many links to it, each an INPUT) less the whole process on it
+  once, per extra line: the CLI's own steady state, where a worker process prepares the files.
 - *stages*: one pass calling the pipeline's own functions in sequence with timers around each
   (decode images, segment, crop, batch, encoder, decoder loop, post-process, write); the model
   reads one batch at a time there, so its stages take longer than in `run`, which reads several
@@ -788,7 +788,9 @@ def _input_files(input_path: str) -> list[str]:
 
 # The CLI's own steady state: the whole process on the input given this many times over, less
 # the whole process on it once, is the time of the extra lines alone (start-up and exit paid once).
-REPEATED_INPUT = 3
+# The once-run's noise (a few tenths of a second from one run to the next) is spread over the
+# extra lines: with the input three times over it moved the figure by 10-20 % between repeats.
+REPEATED_INPUT = 5
 
 
 def repeated_input_argv(run_argv: list[str], input_path: str, workdir: str,
@@ -891,15 +893,14 @@ def _model_only_figures(model_runs: list[dict[str, Any]], report: dict[str, Any]
                       f"{MODEL_ONLY_PASSES} of {MODEL_ONLY_PASSES}",
                       [run["seconds"] for run in model_runs], lines, pages)
     figures["lines_read"] = model_runs[0]["lines"] if model_runs else 0
-    figures["overhead"] = pipeline_overhead(report["steady_state"]["lines_per_s"],
-                                            figures["lines_per_s"])
+    for key, view in (("overhead", "steady_state"), ("overhead_cli", "steady_state_cli")):
+        figures[key] = pipeline_overhead(report[view]["lines_per_s"], figures["lines_per_s"])
     # `run`'s overhead repeat by repeat, each against the model-only child run right after its
-    # pair of whole-process runs; the figure is their median.
-    paired = [pipeline_overhead(_rate(extra_lines, seconds), _rate(lines, run["seconds"]))
-              for seconds, run in zip(extra, model_runs)]
-    figures["overhead_cli_runs"] = paired
-    known = [share for share in paired if share is not None]
-    figures["overhead_cli"] = _median(known) if known else None
+    # pair of whole-process runs: how far one repeat can be trusted. Their median is no better a
+    # figure than the medians' ratio: most of a repeat's noise is in its pair's difference.
+    figures["overhead_cli_runs"] = [
+        pipeline_overhead(_rate(extra_lines, seconds), _rate(lines, run["seconds"]))
+        for seconds, run in zip(extra, model_runs)]
     figures["cpu_ms_per_line"] = (1000.0 * _median([run["cpu_seconds"] for run in model_runs])
                                   / lines) if lines else 0.0
     # The least overhead `run` can have with its CPU per line on these cores: the overhead at

@@ -2,7 +2,8 @@
 
 One row per output name: the file's size, mtime and SHA-256 when it was read, the model name and
 version and segment mode that read it, its status and its full result (the `writers.file_to_dict`
-shape). A file is read again when
+shape, compact as the journal keeps it; `file_from_dict` reads either form). A file is read again
+when
 - it is new, or its size or mtime changed and its content hash did too (a `touch` or a copy that
   keeps the bytes only refreshes the stored size and mtime);
 - the model name or version or the segment mode differs from the stored one;

@@ -83,8 +83,9 @@ def test_bench_report_on_generated_lines(tiny_model_dir, tmp_path, fake_tesserac
     model = report["model_only"]
     assert model["overhead"] == pytest.approx(
         model["lines_per_s"] / report["steady_state"]["lines_per_s"] - 1.0, rel=1e-3)
-    cli = report["steady_state_cli"]  # the input x3 less the input once: two more copies' lines
-    assert cli["lines"] == 2 * inputs["lines"]
+    # The input REPEATED_INPUT times over less the input once: that many copies' lines less one.
+    cli = report["steady_state_cli"]
+    assert cli["lines"] == (bench.REPEATED_INPUT - 1) * inputs["lines"]
     assert len(cli["runs"]) == 1 and cli["command"]
     assert cli["lines_per_s"] == pytest.approx(cli["lines"] / cli["seconds"], rel=1e-2) or (
         cli["seconds"] <= 0 and cli["lines_per_s"] == 0)  # 16 tiny lines can be lost in noise
