@@ -96,7 +96,7 @@ def test_the_worker_leaves_a_page_it_cannot_segment_and_the_rest_to_the_job(tmp_
 
 def test_requests_reach_the_worker_a_list_at_a_time(tmp_path, monkeypatch):
     # A message per file cost the worker a tenth of a one-line crop's time; each top-up is one
-    # list. 40 files: the first 32 (IN_FLIGHT) in one message, the rest as replies come back.
+    # list. 40 files: the first 32 (FIRST_IN_FLIGHT) in one message, the rest as replies come.
     items = _items(make_line_images(tmp_path, 40))
     log = tmp_path / "messages.txt"
     monkeypatch.setenv("REQUEST_LOG", str(log))
@@ -107,7 +107,7 @@ def test_requests_reach_the_worker_a_list_at_a_time(tmp_path, monkeypatch):
         worker.close()
     assert [r.kind for r in results] == [PAGES] * 40
     sizes = [int(line) for line in log.read_text(encoding="utf-8").split()]
-    assert sum(sizes) == 40 and sizes[0] == prepare.IN_FLIGHT and len(sizes) <= 9
+    assert sum(sizes) == 40 and sizes[0] == prepare.FIRST_IN_FLIGHT and len(sizes) <= 9
 
 
 def test_a_crash_costs_one_file_and_a_new_worker_goes_on(tmp_path):
@@ -365,3 +365,62 @@ def test_the_bytes_bound_holds_however_fast_the_processes_are(tmp_path, monkeypa
     finally:
         worker.close()
     assert [r.kind for r in results] == [PAGES] * 40
+
+
+class _Replies:
+    """A reply pipe's sending end that keeps what is sent, with the time."""
+
+    def __init__(self):
+        import time
+
+        self.clock = time.monotonic
+        self.sent: list[tuple[float, list[int]]] = []
+
+    def send(self, group):
+        self.sent.append((self.clock(), [number for number, _ in group]))
+
+
+def _serve_in_thread(monkeypatch, costs: dict[int, float], requests_lists):
+    """Run `_serve` here on a plain queue, each file taking costs[number] seconds."""
+    import queue
+    import time
+
+    def fake_prepare(item, *args):
+        time.sleep(costs[int(item.name)])
+        return prepare.Prepared(PAGES)
+
+    monkeypatch.setattr(prepare, "_prepare_file", fake_prepare)
+    monkeypatch.setattr(prepare.signal, "signal", lambda *args: None)  # not the main thread
+    requests = queue.Queue()
+    for request in requests_lists:
+        requests.put([(number, InputFile(str(number), str(number))) for number in request])
+    requests.put(None)
+    replies = _Replies()
+    prepare._serve(requests, replies, "line", 32, 10_000_000)
+    return replies.sent
+
+
+def test_quick_files_go_in_groups_and_slow_ones_alone(monkeypatch):
+    # One-line files (a millisecond each) are sent in groups: the job's process wakes once a
+    # group, not once a file.
+    quick = _serve_in_thread(monkeypatch, dict.fromkeys(range(40), 0.001),
+                             [range(20), range(20, 40)])
+    assert [number for _, group in quick for number in group] == list(range(40))
+    assert len(quick) <= 3
+    # A page takes longer than a group may wait: each goes as soon as it is ready, not after the
+    # next one is prepared too.
+    slow = _serve_in_thread(monkeypatch, dict.fromkeys(range(3), prepare.REPLY_WAIT_S * 1.5),
+                            [range(3)])
+    assert [group for _, group in slow] == [[0], [1], [2]]
+
+
+def test_files_in_flight_follow_the_crops_they_make():
+    worker = PrepWorker.__new__(PrepWorker)  # the limit alone: no process started
+    worker._answered = worker._answered_bytes = 0
+    assert worker._in_flight_limit() == prepare.FIRST_IN_FLIGHT  # nothing known yet
+    worker._answered, worker._answered_bytes = 100, 100 * 9_000  # one-line crops
+    assert worker._in_flight_limit() == prepare.IN_FLIGHT
+    worker._answered, worker._answered_bytes = 10, 10 * 400_000  # dense pages
+    assert worker._in_flight_limit() == prepare.IN_FLIGHT_BYTES // 400_000 < prepare.IN_FLIGHT
+    worker._answered, worker._answered_bytes = 1, 10 * prepare.IN_FLIGHT_BYTES  # one huge file
+    assert worker._in_flight_limit() == 1
