@@ -14,9 +14,10 @@ Four views of the same inputs, each timed as the median of `--repeat` runs:
   reads one batch at a time there, so its stages take longer than in `run`, which reads several
   at once (tf_setup.inference_streams).
 `--model-only` adds the bare encoder + decoder on batches made beforehand, in a child process run
-after each repeat's pair of whole-process runs; the gap between that and either steady state is the
-pipeline's overhead (for `run`'s, repeat by repeat). `--against` runs Tesseract or RapidOCR on the same
-files in the same run, interleaved with ours, so machine load hits both alike.
+after each repeat's pair of whole-process runs; the gap between that and either steady state is
+the pipeline's overhead (for `run`'s, also given repeat by repeat). `--against` runs Tesseract or
+RapidOCR on the same files in the same run, interleaved with ours, so machine load hits both
+alike.
 
 CPU per line, for the model alone and for `run`'s steady state (both of its processes, and the
 worker's share apart), says how much of the overhead is the cores' limit: work of C ms of CPU a
@@ -525,7 +526,7 @@ def time_model_only(recognizer, batches: list, passes: int) -> tuple[list[float]
 
 # Passes of the model-only child over its batches; the last is the figure. The first pass meets
 # each batch shape for the first time (oneDNN sets up its kernels per shape), which `run`'s
-# steady state, the third copy of the input, never does.
+# steady state, the later copies of the input, never does.
 MODEL_ONLY_PASSES = 2
 
 

@@ -7,6 +7,7 @@ background, so paper reads as one level whatever the lighting or tint.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -91,10 +92,6 @@ def _turned_over(page: Flattened | None, light_on_dark: bool) -> Flattened | Non
     return replace(page, light_on_dark=True) if page is not None and light_on_dark else page
 
 
-def _with_counts(page: Flattened | None, gray_counts: np.ndarray) -> Flattened | None:
-    return page if page is None else replace(page, gray_counts=gray_counts)
-
-
 def _flatten_uneven(gray: np.ndarray, small: np.ndarray, background: np.ndarray, scale: float
                     ) -> Flattened | None:
     """`flatten` under a background that varies across the page (a float32 map of `small`)."""
@@ -150,8 +147,8 @@ def _flatten_even(gray: np.ndarray, small: np.ndarray, background: float) -> Fla
     table = np.clip(scaled, 0, 255).astype(np.uint8)
     flat = cv2.LUT(gray, table)
     flat_counts = np.bincount(table, weights=gray_counts, minlength=256)
-    return _with_counts(_turned_over(_thresholded(flat, flat_counts, noise), light_on_dark),
-                        given_counts)
+    return _thresholded(flat, flat_counts, noise, light_on_dark=light_on_dark,
+                        gray_counts=given_counts)
 
 
 def _histogram(gray: np.ndarray) -> np.ndarray:
@@ -179,11 +176,12 @@ def _row_noise(rows: np.ndarray) -> float:
     return 1.0483 * median(np.abs(differences, out=differences))
 
 
-def _thresholded(flat: np.ndarray, counts: np.ndarray, noise: float) -> Flattened | None:
+def _thresholded(flat: np.ndarray, counts: np.ndarray, noise: float, **fields: Any
+                 ) -> Flattened | None:
     """The flattened page with its paper level (median grey; the light end where ink covers
     over half the image), Otsu's threshold (in the middle of an empty gap of grey levels above
     it) clamped 4 noise sigmas below the paper, or None when ink and paper are too close to tell
-    apart."""
+    apart. `fields`: Flattened's other fields, set as it is made."""
     cumulative = np.cumsum(counts)
     paper = float(np.searchsorted(cumulative, cumulative[-1] / 2.0))  # median grey level
     otsu, _ = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
@@ -203,7 +201,7 @@ def _thresholded(flat: np.ndarray, counts: np.ndarray, noise: float) -> Flattene
     gap = np.flatnonzero(counts[int(otsu) + 1:])
     if gap.size and gap[0] > 0:
         threshold = min(otsu + (1 + int(gap[0])) / 2.0, paper - 4.0 * noise)
-    return Flattened(flat, paper, threshold, noise)
+    return Flattened(flat, paper, threshold, noise, **fields)
 
 
 def without_frame(page: Flattened, frame: np.ndarray) -> Flattened:

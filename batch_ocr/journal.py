@@ -1,13 +1,12 @@
 """The journal beside OUTPUT: finished files stream into it, so an interrupted run loses nothing.
 
 `OUTPUT.journal.jsonl` starts with a header line (journal version, model name and version,
-segment mode) followed by one JSON line per finished file: the `writers.file_to_dict` shape (its
-compact form) plus
-`t` (seconds of work so far, so a resumed JSON summary adds up all runs) and `source` (size,
-mtime and, with `--state`, content hash of the file when it was read). Lines are appended in
-chunks, flushed and fsynced, inside `SignalGuard.critical` so SIGINT/SIGTERM never tears one;
-a SIGKILL can, and `Journal.read` cuts a torn last line off. A name journaled twice keeps its
-last record.
+segment mode) followed by one JSON line per finished file: the `writers.file_to_dict` shape in
+its compact form, plus `t` (seconds of work so far, so a resumed JSON summary adds up all runs)
+and `source` (size, mtime and, with `--state`, content hash of the file when it was read). Lines
+are appended in chunks, flushed and fsynced, inside `SignalGuard.critical` so SIGINT/SIGTERM
+never tears one; a SIGKILL can, and `Journal.read` cuts a torn last line off. A name journaled
+twice keeps its last record.
 
 Only names and byte offsets are held in memory; results are read back one at a time when the
 final output is written.

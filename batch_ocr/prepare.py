@@ -217,9 +217,10 @@ class PrepWorker:
     thread per process collects its replies as they come (so they keep working while the main
     process imports TensorFlow), and requests are topped up while fewer than AHEAD files are
     prepared or pending, their crops hold less than AHEAD_BYTES and each process has fewer
-    unanswered than its share of IN_FLIGHT_BYTES allows (at most IN_FLIGHT). If a process dies, the file it was on gets an error row and a new
-    process takes over its other unanswered files (those it prepared but had not sent yet
-    included). `close()` stops them (also when the run is interrupted)."""
+    unanswered than IN_FLIGHT_BYTES allows (at most IN_FLIGHT). If a process dies, the file it
+    was on gets an error row and a new process takes over its other unanswered files (those it
+    prepared but had not sent yet included). `close()` stops them (also when the run is
+    interrupted)."""
 
     crashed_error = "the image reader crashed on this file (worker process ended: {why})"
 

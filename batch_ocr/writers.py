@@ -82,9 +82,9 @@ def file_to_dict(result: FileResult, rounded: bool = False, compact: bool = Fals
     """The JSON shape of one file. `rounded` rounds confidences for output; the journal keeps the
     exact floats so that a resumed run writes the same bytes as an uninterrupted one. `compact`
     (the journal's and the state's form): a line whose text is its characters one for one keeps
-    their confidences alone, `char_confidences`, in place of `chars`; a one-line file's journal
-    line then takes about half the time to write and to read back, most of it the 40-odd
-    {"char", "confidence"} objects."""
+    their confidences alone, `char_confidences`, in place of `chars`: a one-line file's journal
+    line then takes about a third less time to write and to read back (50 -> 34 and 45 -> 32
+    us), the 40-odd {"char", "confidence"} objects it no longer holds."""
     conf = _confidence if rounded else (lambda v: float(v))
     return {
         "file": result.file,

@@ -91,7 +91,7 @@ def test_bench_report_on_generated_lines(tiny_model_dir, tmp_path, fake_tesserac
         cli["seconds"] <= 0 and cli["lines_per_s"] == 0)  # 16 tiny lines can be lost in noise
 
     # The model alone ran in a child beside the whole-process pair, on the same lines; `run`'s
-    # overhead is taken repeat by repeat against it (one repeat here).
+    # overhead is also given repeat by repeat against it (one repeat here: the same figure).
     assert model["lines_read"] == inputs["lines"]
     assert len(model["overhead_cli_runs"]) == 1
     assert model["overhead_cli"] == model["overhead_cli_runs"][0]
