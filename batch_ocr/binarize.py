@@ -136,9 +136,10 @@ def _flatten_even(gray: np.ndarray, small: np.ndarray, background: float) -> Fla
     # A crop no larger than the work size is its own `small`: its histogram is already known.
     gray_counts = counts if small is gray else _histogram(gray)
     light_on_dark = lighter > darker  # the strong deviations point up
-    given_counts = gray_counts
+    # Counts of the image read as dark on light: turned over with it.
+    read_counts = gray_counts
     if light_on_dark:
-        gray, background, gray_counts = 255 - gray, 255.0 - background, gray_counts[::-1]
+        gray, background, read_counts = 255 - gray, 255.0 - background, gray_counts[::-1]
     # The uneven path's floor (0.4 of the background's 95th percentile, at least 1) lies below a
     # constant background, so only the 1 can apply.
     background = max(background, 1.0)
@@ -146,9 +147,9 @@ def _flatten_even(gray: np.ndarray, small: np.ndarray, background: float) -> Fla
     noise = _row_noise(scaled[gray[::4]])
     table = np.clip(scaled, 0, 255).astype(np.uint8)
     flat = cv2.LUT(gray, table)
-    flat_counts = np.bincount(table, weights=gray_counts, minlength=256)
+    flat_counts = np.bincount(table, weights=read_counts, minlength=256)
     return _thresholded(flat, flat_counts, noise, light_on_dark=light_on_dark,
-                        gray_counts=given_counts)
+                        gray_counts=gray_counts)
 
 
 def _histogram(gray: np.ndarray) -> np.ndarray:
